@@ -1,0 +1,22 @@
+# CUDA is enabled only when nvcc is found and ATTNCHECK_ENABLE_CUDA is ON.
+# Kernels always also build for the CPU through kernels/simt, so a build without
+# CUDA is complete; the CUDA build adds native GPU execution.
+set(ATTNCHECK_HAVE_CUDA OFF)
+if(ATTNCHECK_ENABLE_CUDA)
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      set(CMAKE_CUDA_ARCHITECTURES 80 90)
+    endif()
+    enable_language(CUDA)
+    set(CMAKE_CUDA_STANDARD 20)
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+    set(ATTNCHECK_HAVE_CUDA ON)
+    message(STATUS "attncheck: CUDA enabled (${CMAKE_CUDA_COMPILER}, archs ${CMAKE_CUDA_ARCHITECTURES})")
+  else()
+    message(STATUS "attncheck: nvcc not found, CUDA sources are built for the CPU only")
+  endif()
+else()
+  message(STATUS "attncheck: CUDA forced off (ATTNCHECK_ENABLE_CUDA=OFF)")
+endif()

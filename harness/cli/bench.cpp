@@ -1,0 +1,112 @@
+// `attncheck bench`: figures, never pass/fail gates (targets are read off
+// the printed table).
+#include <fmt/format.h>
+#include <sys/resource.h>
+
+#include <Eigen/Dense>
+#include <chrono>
+#include <iostream>
+#include <random>
+#include <sstream>
+
+#include "harness/cli/verbs.hpp"
+#include "harness/registry.hpp"
+#include "properties/campaign.hpp"
+#include "reference/attention.hpp"
+
+namespace attncheck::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+template <typename F>
+double best_seconds(int reps, F&& f) {
+  double best = 1e30;
+  for (int i = 0; i < reps; ++i) {
+    const auto t0 = Clock::now();
+    f();
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return best;
+}
+
+// float64 GEMM C = A B with A m x k, B k x n: 2 m n k flops.
+double gemm_gflops(int m, int n, int k, int reps) {
+  Eigen::MatrixXd a = Eigen::MatrixXd::Random(m, k), b = Eigen::MatrixXd::Random(k, n);
+  Eigen::MatrixXd c(m, n);
+  const double t = best_seconds(reps, [&] { c.noalias() = a * b; });
+  if (c(0, 0) == 12345.678) std::cout << "";  // keep the product alive
+  return 2.0 * m * n * k / t * 1e-9;
+}
+
+Case one_document(int len, int heads, int d) {
+  Case c;
+  Batch& b = c.batch;
+  b.num_heads_q = b.num_heads_kv = heads;
+  b.head_dim = b.head_dim_v = d;
+  b.softmax_scale = b.default_scale();
+  b.total_q = b.total_kv = len;
+  b.cu_seqlens_q = b.cu_seqlens_kv = {0, len};
+  std::mt19937_64 rng(7);
+  std::normal_distribution<float> n(0.0f, 1.0f);
+  for (auto* x : {&c.inputs.q, &c.inputs.k, &c.inputs.v, &c.inputs.dout}) {
+    x->resize(std::size_t(len) * heads * d);
+    for (float& v : *x) v = n(rng);
+  }
+  return c;
+}
+
+}  // namespace
+
+Action add_bench(CLI::App& app) {
+  auto skip_campaign = std::make_shared<bool>(false);
+  auto reps = std::make_shared<int>(3);
+  app.add_flag("--skip-campaign", *skip_campaign, "do not time the default fuzz campaign");
+  app.add_option("--reps", *reps, "repetitions per timing (best is kept)")->check(CLI::Range(1, 100));
+  return [skip_campaign, reps] {
+    std::cout << "attncheck bench (single thread; best of " << *reps << ")\n\n";
+    std::cout << fmt::format("{:<52} {:>12} {:>10}\n", "measurement", "value", "unit");
+    std::cout << std::string(76, '-') << "\n";
+    const int len = 1024, heads = 8, d = 64;
+    double peak = 0.0;
+    for (auto [m, n, k] : {std::tuple{len, len, d}, std::tuple{len, d, len}, std::tuple{512, 512, 512}}) {
+      const double g = gemm_gflops(m, n, k, *reps);
+      peak = std::max(peak, g);
+      std::cout << fmt::format("{:<52} {:>12.2f} {:>10}\n",
+                               fmt::format("Eigen float64 GEMM {}x{}x{}", m, n, k), g, "GFLOP/s");
+    }
+    // Reference forward + backward: per head QK^T and PV forward (2 x 2 L^2 D),
+    // dP, dQ, dK, dV backward (4 x 2 L^2 D): 12 L^2 D H GEMM flops.
+    const Case c = one_document(len, heads, d);
+    const double t = best_seconds(*reps, [&] {
+      const auto r = reference::attention<double>(c.batch, c.inputs, true);
+      if (r.out.empty()) std::cout << "";
+    });
+    const double flops = 12.0 * len * double(len) * d * heads;
+    const double g = flops / t * 1e-9;
+    std::cout << fmt::format("{:<52} {:>12.3f} {:>10}\n",
+                             "reference f64 fwd+bwd, 1 doc L=1024 Hq=8 D=64", t * 1e3, "ms");
+    std::cout << fmt::format("{:<52} {:>12.2f} {:>10}\n", "  GEMM flops / time", g, "GFLOP/s");
+    std::cout << fmt::format("{:<52} {:>12.1f} {:>10}\n", "  fraction of best GEMM (target >= 50)",
+                             100.0 * g / peak, "%");
+    if (!*skip_campaign) {
+      props::CampaignOptions o;  // the defaults of `attncheck fuzz`
+      std::ostringstream sink;
+      const auto t0 = Clock::now();
+      const auto r = props::run_campaign(builtin_registry(), o, sink);
+      const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+      rusage ru{};
+      getrusage(RUSAGE_SELF, &ru);
+      std::cout << fmt::format("{:<52} {:>12.1f} {:>10}\n",
+                               fmt::format("default campaign ({} cases, {} failed)", r.total_cases,
+                                           r.total_failed),
+                               secs, "s");
+      std::cout << fmt::format("{:<52} {:>12.1f} {:>10}\n", "  peak resident memory (target < 1024)",
+                               double(ru.ru_maxrss) / 1024.0, "MiB");
+    }
+    return k_exit_ok;
+  };
+}
+
+}  // namespace attncheck::cli

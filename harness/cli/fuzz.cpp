@@ -1,0 +1,103 @@
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <iostream>
+
+#include "harness/cli/verbs.hpp"
+#include "harness/error.hpp"
+#include "harness/registry.hpp"
+#include "properties/campaign.hpp"
+
+namespace attncheck::cli {
+
+namespace {
+
+std::vector<std::string> split_all(const std::vector<std::string>& items) {
+  std::vector<std::string> out;
+  for (const auto& item : items) {
+    std::size_t start = 0;
+    while (start <= item.size()) {
+      const std::size_t comma = item.find(',', start);
+      const std::string part =
+          item.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (!part.empty()) out.push_back(part);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Action add_list(CLI::App& app) {
+  return [] {
+    const auto& reg = builtin_registry();
+    std::cout << fmt::format("{:<18} {:<7} {}\n", "implementation", "device", "capabilities");
+    std::cout << std::string(78, '-') << "\n";
+    for (const auto& impl : reg.all()) {
+      std::cout << fmt::format("{:<18} {:<7} {}\n", impl.name, impl.device, describe(impl.caps));
+      std::cout << fmt::format("{:<18} {:<7} {}\n", "", "", impl.description);
+    }
+    std::cout << "\nproperties:\n";
+    for (const auto& p : props::all_properties()) {
+      std::cout << fmt::format("  {:<4} {:<13} {}\n", p.code, p.name, p.what);
+    }
+    return k_exit_ok;
+  };
+}
+
+Action add_fuzz(CLI::App& app) {
+  struct Opts {
+    std::vector<std::string> impls, props, dtypes;
+    int cases = 100;
+    std::uint64_t seed = 1;
+    double time = 0.0;
+    int max_tokens = 512;
+    int max_head_dim = 256;
+    std::string reproduce;
+    bool no_progress = false;
+  };
+  auto o = std::make_shared<Opts>();
+  app.add_option("--impl", o->impls, "implementations to test (comma-separated; default all)");
+  app.add_option("--property", o->props,
+                 "properties to check, by code or name (comma-separated; default all)");
+  app.add_option("--cases", o->cases, "generated cases per implementation and property")
+      ->check(CLI::Range(1, 100000000));
+  app.add_option("--seed", o->seed, "RapidCheck seed (same seed, same cases)");
+  app.add_option("--time", o->time, "time budget in seconds for the whole campaign (0 = none)")
+      ->check(CLI::Range(0.0, 1e9));
+  app.add_option("--max-tokens", o->max_tokens, "max rows of a generated q or kv buffer")
+      ->check(CLI::Range(8, 1 << 20));
+  app.add_option("--max-head-dim", o->max_head_dim, "max generated head dim")
+      ->check(CLI::Range(8, 1024));
+  app.add_option("--dtypes", o->dtypes, "storage dtypes to generate (default all)");
+  app.add_option("--reproduce", o->reproduce,
+                 "replay a failure: the RapidCheck reproduce string it printed");
+  app.add_flag("--no-progress", o->no_progress, "no progress bar even on a terminal");
+  return [o] {
+    props::CampaignOptions c;
+    c.impls = split_all(o->impls);
+    c.properties = split_all(o->props);
+    c.cases = o->cases;
+    c.seed = o->seed;
+    c.time_budget_s = o->time;
+    c.gen.max_tokens = o->max_tokens;
+    c.gen.max_head_dim = o->max_head_dim;
+    if (!o->dtypes.empty()) {
+      c.gen.dtypes.clear();
+      for (const auto& d : split_all(o->dtypes)) c.gen.dtypes.push_back(parse_dtype(d));
+    }
+    if (!o->reproduce.empty()) c.reproduce = o->reproduce;
+    c.progress = !o->no_progress && isatty(STDERR_FILENO);
+    std::cout << fmt::format("attncheck fuzz: seed {}, {} cases per row, max {} tokens{}\n", c.seed,
+                             c.cases, c.gen.max_tokens,
+                             c.time_budget_s > 0 ? fmt::format(", {} s budget", c.time_budget_s)
+                                                 : std::string());
+    const auto r = props::run_campaign(builtin_registry(), c, std::cerr);
+    props::print_summary(r, std::cout);
+    return r.total_failed == 0 ? k_exit_ok : k_exit_failed;
+  };
+}
+
+}  // namespace attncheck::cli

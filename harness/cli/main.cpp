@@ -1,0 +1,44 @@
+// attncheck: correctness and numerics verification of attention on packed batches.
+#include <fmt/format.h>
+
+#include <iostream>
+#include <map>
+
+#include "harness/error.hpp"
+#include "harness/cli/verbs.hpp"
+
+int main(int argc, char** argv) {
+  using namespace attncheck::cli;
+  CLI::App app{"attncheck: verify attention implementations on packed (variable-length) batches"};
+  app.require_subcommand(1);
+  std::map<CLI::App*, Action> actions;
+  auto add = [&](const char* name, const char* help, Action (*fn)(CLI::App&)) {
+    CLI::App* sub = app.add_subcommand(name, help);
+    actions[sub] = fn(*sub);
+  };
+  add("list", "list the registered implementations, their devices and capabilities", add_list);
+  add("fuzz", "run the properties over generated packed batches", add_fuzz);
+  add("bench", "print throughput and campaign time/memory figures", add_bench);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return k_exit_usage;
+  }
+  try {
+    for (auto& [sub, action] : actions) {
+      if (sub->parsed()) return action();
+    }
+  } catch (const attncheck::Error& e) {
+    std::cerr << "attncheck: error: " << e.what() << "\n";
+    return k_exit_usage;
+  } catch (const std::exception& e) {
+    std::cerr << "attncheck: internal error: " << e.what() << "\n";
+    return k_exit_usage;
+  }
+  return k_exit_usage;
+}

@@ -1,0 +1,21 @@
+// The verbs of the attncheck CLI. Each registers its options on a CLI11
+// subcommand and returns the process exit code:
+//   0 all passed, 1 a property failed, 2 bad usage or input.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace attncheck::cli {
+
+inline constexpr int k_exit_ok = 0;
+inline constexpr int k_exit_failed = 1;
+inline constexpr int k_exit_usage = 2;
+
+using Action = std::function<int()>;
+
+Action add_list(CLI::App& app);
+Action add_fuzz(CLI::App& app);
+Action add_bench(CLI::App& app);
+
+}  // namespace attncheck::cli

@@ -1,0 +1,46 @@
+// Conversions of the four packing descriptions of DESIGN.md to cu_seqlens
+// (description (a)). Each returns the segmentation of one packed row (or a
+// [B, S] layout) as actual lengths plus padded memory offsets; malformed
+// inputs throw a typed Error naming the offending position, never a guess.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+namespace attncheck {
+
+struct Segmentation {
+  std::vector<std::int32_t> cu_seqlens;         // actual lengths, prefix sums
+  std::optional<std::vector<std::int32_t>> cu_seqlens_padded;  // absent = no padding
+  int total = 0;                                 // rows in the buffer
+};
+
+// (b) One packed row with position ids that reset at each document.
+// Rules (DESIGN.md): a document starts where the id is 0; within a document
+// ids increase by exactly 1. The first id must be 0. Any other value (a gap,
+// a repeat, a negative id) throws Error(InvalidPositionIds) naming the index.
+// A missing id array (std::nullopt) throws Error(MissingPositionIds).
+// The whole row is real: there is no padding in this description.
+Segmentation segment_from_position_ids(const std::optional<std::vector<std::int32_t>>& ids);
+
+// (c) A padded [B, S] layout with an attention mask (1 = real token,
+// 0 = padding), row-major, B * S entries. Each row holds one sequence whose
+// real tokens must be a contiguous run starting at column 0 (right padding).
+// The result describes the flattened [B * S] buffer: sequence i occupies rows
+// [i * S, i * S + len_i). Mask values other than 0/1, or a 1 after a 0 in a row
+// (left padding, holes), throw Error(InvalidLayout) naming row and column.
+Segmentation segment_from_padded_mask(std::span<const std::int32_t> mask, int batch, int seqlen);
+
+// (d) Token ids in which `eos_id` ends each document (TorchTitan's document
+// mask). The EOS token is the last token of the document it ends; tokens
+// after the last EOS form a final document. No padding. Negative token ids
+// throw Error(InvalidLayout).
+Segmentation segment_from_eos(std::span<const std::int32_t> tokens, std::int32_t eos_id);
+
+// Position ids (0..len-1 per document, padding rows 0) that describe a
+// segmentation: the inverse of segment_from_position_ids for unpadded layouts.
+std::vector<std::int32_t> position_ids_for(const Segmentation& seg);
+
+}  // namespace attncheck

@@ -1,0 +1,122 @@
+#include "harness/registry.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "harness/compare.hpp"
+#include "harness/error.hpp"
+#include "reference/attention.hpp"
+
+namespace attncheck {
+
+std::optional<std::string> skip_reason(const Implementation& impl, const Batch& b) {
+  const Capabilities& c = impl.caps;
+  if (std::find(c.dtypes.begin(), c.dtypes.end(), b.dtype) == c.dtypes.end()) {
+    return fmt::format("dtype {} not supported", to_string(b.dtype));
+  }
+  if (!c.gqa && b.num_heads_q != b.num_heads_kv) return std::string("no GQA/MQA (Hq != Hkv)");
+  if (!c.causal && b.mask.causal) return std::string("no causal mask");
+  if (!c.windows && b.mask.has_window()) return std::string("no sliding windows");
+  if (!c.chunked && b.mask.chunk_size > 0) return std::string("no chunked attention");
+  if (!c.padding && b.has_padding()) return std::string("no padding between or after sequences");
+  if (std::max(b.head_dim, b.head_dim_v) > c.max_head_dim) {
+    return fmt::format("head dim {} > max {}", std::max(b.head_dim, b.head_dim_v), c.max_head_dim);
+  }
+  if (!c.lq_ne_lk) {
+    for (int i = 0; i < b.num_seqs(); ++i) {
+      if (b.q_len(i) != b.kv_len(i)) return std::string("no Lq != Lk");
+    }
+  }
+  return std::nullopt;
+}
+
+Results<float> run_implementation(const Implementation& impl, const Case& c, bool grads) {
+  const Batch& b = c.batch;
+  Results<float> r;
+  const float poison = output_poison();
+  r.out.assign(b.o_elems(), poison);
+  r.lse.assign(b.lse_elems(), poison);
+  if (grads) {
+    r.dq.assign(b.q_elems(), poison);
+    r.dk.assign(b.k_elems(), poison);
+    r.dv.assign(b.v_elems(), poison);
+  }
+  impl.run(c, grads, r);
+  return r;
+}
+
+void Registry::add(Implementation impl) {
+  for (const auto& i : impls_) {
+    if (i.name == impl.name) {
+      throw Error(ErrorKind::Usage, "implementation", -1,
+                  fmt::format("'{}' is registered twice", impl.name));
+    }
+  }
+  impls_.push_back(std::move(impl));
+}
+
+const Implementation& Registry::find(const std::string& name) const {
+  for (const auto& i : impls_) {
+    if (i.name == name) return i;
+  }
+  std::string known;
+  for (const auto& i : impls_) known += (known.empty() ? "" : ", ") + i.name;
+  throw Error(ErrorKind::Usage, "--impl", -1,
+              fmt::format("unknown implementation '{}'; known: {} (see `attncheck list`)", name,
+                          known));
+}
+
+std::string describe(const Capabilities& c) {
+  std::string dts;
+  for (DType d : c.dtypes) dts += (dts.empty() ? "" : ",") + std::string(to_string(d));
+  std::string s = dts;
+  auto flag = [&](bool on, const char* name) {
+    if (on) s += std::string(" ") + name;
+  };
+  flag(c.gqa, "gqa");
+  flag(c.lq_ne_lk, "lq!=lk");
+  flag(c.causal, "causal");
+  flag(c.windows, "window");
+  flag(c.chunked, "chunk");
+  flag(c.padding, "padding");
+  flag(c.backward, "bwd");
+  flag(c.needs_position_ids, "needs-ids");
+  flag(c.deterministic, "deterministic");
+  s += fmt::format(" d<={}", c.max_head_dim);
+  return s;
+}
+
+namespace {
+
+// The reference's float32 instantiation: the same Eigen algorithm as the
+// float64 oracle, computed in float32 (not the naive baseline).
+void run_reference_f32(const Case& c, bool grads, Results<float>& out) {
+  Results<float> r = reference::attention<float>(c.batch, c.inputs, grads);
+  std::copy(r.out.begin(), r.out.end(), out.out.begin());
+  std::copy(r.lse.begin(), r.lse.end(), out.lse.begin());
+  if (grads) {
+    std::copy(r.dq.begin(), r.dq.end(), out.dq.begin());
+    std::copy(r.dk.begin(), r.dk.end(), out.dk.begin());
+    std::copy(r.dv.begin(), r.dv.end(), out.dv.begin());
+  }
+}
+
+Registry make_builtin() {
+  Registry reg;
+  reg.add({.name = "reference-f32",
+           .device = "cpu",
+           .description = "the reference's Eigen algorithm in float32 (fwd+bwd)",
+           .caps = Capabilities{},
+           .run = run_reference_f32});
+  return reg;
+}
+
+}  // namespace
+
+const Registry& builtin_registry() {
+  static const Registry reg = make_builtin();
+  return reg;
+}
+
+}  // namespace attncheck

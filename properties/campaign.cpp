@@ -1,0 +1,259 @@
+#include "properties/campaign.hpp"
+
+#include <fmt/format.h>
+#include <rapidcheck.h>
+
+#include <chrono>
+#include <iostream>
+
+#include "harness/error.hpp"
+
+namespace attncheck::gen {
+void showValue(const CaseSpec& spec, std::ostream& os) {
+  os << build_case(spec).batch.describe() << " values=" << to_string(spec.shape.dist)
+     << " seed=" << spec.value_seed;
+}
+}  // namespace attncheck::gen
+
+namespace attncheck::props {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// What the property body saw last; read by the listener after each case.
+struct LastCase {
+  bool ran = false;
+  Outcome outcome;
+  std::vector<std::string> features;
+  std::string description;
+  int docs = 0, tokens = 0;
+};
+
+class Listener : public rc::detail::TestListener {
+ public:
+  Listener(Row& row, LastCase& last, std::map<std::string, int>& coverage, bool count_coverage,
+           std::function<void()> tick)
+      : row_(row), last_(last), coverage_(coverage), count_coverage_(count_coverage),
+        tick_(std::move(tick)) {}
+
+  void onTestCaseFinished(const rc::detail::CaseDescription&) override {
+    if (!last_.ran) return;
+    ++row_.cases;
+    row_.worst_ratio = std::max(row_.worst_ratio, last_.outcome.ratio);
+    switch (last_.outcome.status) {
+      case Outcome::Status::Pass: ++row_.passed; break;
+      case Outcome::Status::Skip:
+        ++row_.skipped;
+        ++row_.skip_reasons[last_.outcome.message];
+        break;
+      case Outcome::Status::Fail:
+        ++row_.failed;
+        row_.cases_to_failure = row_.cases;
+        minimal_ = last_;
+        break;
+    }
+    if (count_coverage_) {
+      for (const auto& f : last_.features) ++coverage_[f];
+    }
+    tick_();
+  }
+  void onShrinkTried(const rc::detail::CaseDescription&, bool accepted) override {
+    if (accepted) minimal_ = last_;
+  }
+  void onTestFinished(const rc::detail::TestMetadata&, const rc::detail::TestResult&) override {}
+
+  const LastCase& minimal() const { return minimal_; }
+
+ private:
+  Row& row_;
+  LastCase& last_;
+  std::map<std::string, int>& coverage_;
+  bool count_coverage_;
+  std::function<void()> tick_;
+  LastCase minimal_;
+};
+
+std::string replay_command(const Row& row, const CampaignOptions& o, const std::string& repro) {
+  std::string dt;
+  for (DType d : o.gen.dtypes) dt += (dt.empty() ? "" : ",") + std::string(to_string(d));
+  return fmt::format(
+      "attncheck fuzz --impl {} --property {} --max-tokens {} --max-head-dim {} --dtypes {} "
+      "--reproduce '{}'",
+      row.impl, row.code, o.gen.max_tokens, o.gen.max_head_dim, dt, repro);
+}
+
+}  // namespace
+
+CampaignResult run_campaign(const Registry& registry, const CampaignOptions& o,
+                            std::ostream& progress) {
+  std::vector<const Implementation*> impls;
+  if (o.impls.empty()) {
+    for (const auto& i : registry.all()) impls.push_back(&i);
+  } else {
+    for (const auto& n : o.impls) impls.push_back(&registry.find(n));
+  }
+  std::vector<const PropertyInfo*> props;
+  if (o.properties.empty()) {
+    for (const auto& p : all_properties()) props.push_back(&p);
+  } else {
+    for (const auto& n : o.properties) props.push_back(&find_property(n));
+  }
+  if (o.cases < 1) throw Error(ErrorKind::Usage, "--cases", -1, "must be >= 1");
+  std::unordered_map<std::string, rc::detail::Reproduce> reproduce_map;
+  if (o.reproduce) {
+    if (impls.size() != 1 || props.size() != 1) {
+      throw Error(ErrorKind::Usage, "--reproduce", -1,
+                  "replays one implementation and one property: give --impl and --property");
+    }
+    std::string s = *o.reproduce;
+    if (s.rfind("reproduce=", 0) != 0) s = "reproduce=" + s;
+    try {
+      reproduce_map = rc::detail::configFromString(s).reproduce;
+    } catch (const std::exception& e) {
+      throw Error(ErrorKind::Usage, "--reproduce", -1,
+                  fmt::format("is not a RapidCheck reproduce string ({}); copy it from the "
+                              "failure report",
+                              e.what()));
+    }
+  }
+
+  CampaignResult result;
+  const auto t_all = Clock::now();
+  const double row_budget =
+      o.time_budget_s > 0 ? o.time_budget_s / double(impls.size() * props.size()) : 0.0;
+  const int total_rows = int(impls.size() * props.size());
+  int row_index = 0;
+  for (const Implementation* impl : impls) {
+    for (const PropertyInfo* prop : props) {
+      Row row;
+      row.impl = impl->name;
+      row.device = impl->device;
+      row.code = prop->code;
+      row.name = prop->name;
+      const std::string id = impl->name + "/" + prop->code;
+      LastCase last;
+      bool failed_once = false;
+      const auto t0 = Clock::now();
+      auto body = [&] {
+        last.ran = false;
+        // Past the time budget, stop evaluating new cases (a failure still shrinks).
+        if (row_budget > 0 && !failed_once && seconds_since(t0) > row_budget) {
+          row.cut_by_time = true;
+          return;
+        }
+        const gen::CaseSpec spec = *gen::case_spec(o.gen).as("case");
+        const Case c = gen::build_case(spec);
+        last.outcome = evaluate(prop->id, *impl, c);
+        last.features = gen::features(spec, c);
+        last.description = c.batch.describe();
+        last.docs = c.batch.num_seqs();
+        last.tokens = c.batch.cu_seqlens_q.back() + c.batch.cu_seqlens_kv.back();
+        last.ran = true;
+        for (const auto& f : last.features) RC_TAG(f);
+        if (last.outcome.status == Outcome::Status::Fail) {
+          failed_once = true;
+          RC_LOG() << last.outcome.message << "\n";
+          RC_FAIL(last.outcome.message);
+        }
+      };
+      auto tick = [&] {
+        if (!o.progress) return;
+        const int width = 30;
+        const int filled = std::min(width, row.cases * width / std::max(1, o.cases));
+        progress << fmt::format("\r[{:<{}}] {:>3}/{} {:<16} {:<4} {:>5}/{} cases",
+                                std::string(std::size_t(filled), '#'), width, row_index + 1,
+                                total_rows, impl->name, prop->code, row.cases, o.cases)
+                 << std::flush;
+      };
+      Listener listener(row, last, result.coverage, row_index == 0, tick);
+      rc::detail::TestParams params;
+      params.seed = o.seed;
+      params.maxSuccess = o.cases;
+      params.maxSize = 100;
+      params.disableShrinking = false;
+      rc::detail::TestMetadata meta;
+      meta.id = id;
+      meta.description = id;
+      const auto res = rc::detail::checkProperty(rc::detail::toProperty(body), meta, params,
+                                                 listener, reproduce_map);
+      row.seconds = seconds_since(t0);
+      rc::detail::FailureResult failure;
+      rc::detail::Error error;
+      if (res.match(failure)) {
+        if (row.failed == 0) row.failed = 1;  // a replayed failure is not counted by the listener
+        const LastCase& m = listener.minimal().ran ? listener.minimal() : last;
+        row.failure = m.outcome.message.empty() ? failure.description : m.outcome.message;
+        row.counterexample = m.description;
+        row.shrunk_docs = m.docs;
+        row.shrunk_tokens = m.tokens;
+        rc::detail::Configuration cfg;
+        cfg.reproduce[id] = failure.reproduce;
+        row.reproduce = rc::detail::configToMinimalString(cfg);
+        const auto eq = row.reproduce.find("reproduce=");
+        const std::string bare =
+            eq == std::string::npos ? row.reproduce : row.reproduce.substr(eq + 10);
+        row.replay = replay_command(row, o, bare);
+      } else if (res.match(error)) {
+        row.failed += 1;
+        row.failure = "RapidCheck error: " + error.description;
+      }
+      result.total_cases += row.cases;
+      result.total_failed += row.failed;
+      result.rows.push_back(std::move(row));
+      ++row_index;
+    }
+  }
+  if (o.progress) progress << "\r" << std::string(80, ' ') << "\r" << std::flush;
+  result.seconds = seconds_since(t_all);
+  return result;
+}
+
+void print_summary(const CampaignResult& r, std::ostream& os) {
+  os << fmt::format("{:<18} {:<6} {:<5} {:<13} {:>6} {:>6} {:>6} {:>7} {:>11} {:>8}\n",
+                    "implementation", "device", "prop", "name", "cases", "passed", "failed",
+                    "skipped", "worst ratio", "time s");
+  os << std::string(95, '-') << "\n";
+  for (const auto& row : r.rows) {
+    os << fmt::format("{:<18} {:<6} {:<5} {:<13} {:>6} {:>6} {:>6} {:>7} {:>11.3g} {:>8.2f}{}\n",
+                      row.impl, row.device, row.code, row.name, row.cases, row.passed, row.failed,
+                      row.skipped, row.worst_ratio, row.seconds, row.cut_by_time ? " (time)" : "");
+  }
+  bool any_skip = false;
+  for (const auto& row : r.rows) {
+    for (const auto& [why, n] : row.skip_reasons) {
+      if (!any_skip) os << "\nskips:\n";
+      any_skip = true;
+      os << fmt::format("  {} {}: {} x {}\n", row.impl, row.code, n, why);
+    }
+  }
+  if (!r.coverage.empty()) {
+    os << "\ncoverage (generated cases per feature, first row):\n";
+    int col = 0;
+    for (const auto& [feature, n] : r.coverage) {
+      os << fmt::format("  {:<26}{:>5}", feature, n) << (++col % 3 == 0 ? "\n" : "");
+    }
+    if (col % 3 != 0) os << "\n";
+  }
+  for (const auto& row : r.rows) {
+    if (row.failed == 0) continue;
+    os << fmt::format("\nFAILED {} {} ({}) after {} generated cases\n", row.impl, row.code,
+                      row.name, row.cases_to_failure);
+    os << "  diagnosis      : " << row.failure << "\n";
+    if (!row.counterexample.empty()) {
+      os << fmt::format("  shrunk case    : {} ({} docs, {} tokens q+kv)\n", row.counterexample,
+                        row.shrunk_docs, row.shrunk_tokens);
+    }
+    if (!row.reproduce.empty()) {
+      os << "  RapidCheck     : RC_PARAMS=\"" << row.reproduce << "\"\n";
+      os << "  replay with    : " << row.replay << "\n";
+    }
+  }
+  os << fmt::format("\nattncheck: {} cases, {} failed\n", r.total_cases, r.total_failed);
+}
+
+}  // namespace attncheck::props

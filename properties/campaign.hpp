@@ -1,0 +1,70 @@
+// A fuzz campaign: every selected property checked with RapidCheck over every
+// selected implementation. One RapidCheck run per (implementation, property)
+// with the same seed, so every property sees the same generated cases; a
+// failure is shrunk by RapidCheck and reported with its reproduce string and
+// the `attncheck` command that replays it.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "harness/registry.hpp"
+#include "properties/generators.hpp"
+#include "properties/properties.hpp"
+
+namespace attncheck::props {
+
+struct CampaignOptions {
+  std::vector<std::string> impls;       // empty: every registered implementation
+  std::vector<std::string> properties;  // codes or names; empty: all
+  int cases = 100;                      // generated cases per (implementation, property)
+  std::uint64_t seed = 1;
+  double time_budget_s = 0.0;           // 0: no limit; else split evenly over the rows
+  gen::GenOptions gen;
+  bool progress = false;                // progress bar on stderr
+  std::optional<std::string> reproduce; // RapidCheck reproduce string (one impl, one property)
+};
+
+struct Row {
+  std::string impl, device, code, name;
+  int cases = 0, passed = 0, failed = 0, skipped = 0;
+  double worst_ratio = 0.0;
+  double seconds = 0.0;
+  bool cut_by_time = false;
+  std::map<std::string, int> skip_reasons;
+  // Filled on failure:
+  std::string failure;         // diagnosis of the shrunk counterexample
+  std::string counterexample;  // shrunk case description
+  int shrunk_docs = 0, shrunk_tokens = 0;
+  int cases_to_failure = 0;    // generated cases until the first failure
+  std::string reproduce;       // RapidCheck reproduce string
+  std::string replay;          // attncheck command that replays it
+};
+
+struct CampaignResult {
+  std::vector<Row> rows;
+  std::map<std::string, int> coverage;  // feature -> generated cases carrying it
+  int total_cases = 0;
+  int total_failed = 0;
+  double seconds = 0.0;
+};
+
+// Throws Error(Usage) for unknown implementations/properties or a malformed
+// reproduce string.
+CampaignResult run_campaign(const Registry& registry, const CampaignOptions& opts,
+                            std::ostream& progress);
+
+// Fixed-width table, failure details, coverage and the last line
+// "attncheck: N cases, M failed".
+void print_summary(const CampaignResult& r, std::ostream& os);
+
+}  // namespace attncheck::props
+
+namespace attncheck::gen {
+// How RapidCheck prints a generated case in a counterexample.
+void showValue(const CaseSpec& spec, std::ostream& os);
+}  // namespace attncheck::gen

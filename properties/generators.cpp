@@ -1,0 +1,333 @@
+#include "properties/generators.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "reference/mask.hpp"
+
+namespace attncheck::gen {
+
+const char* to_string(ValueDist d) {
+  switch (d) {
+    case ValueDist::Gaussian: return "gaussian";
+    case ValueDist::HeavyTail: return "heavy-tail";
+    case ValueDist::Outliers: return "outliers";
+    case ValueDist::LargeLogits: return "large-logits";
+    case ValueDist::Ties: return "ties";
+    case ValueDist::ActivationLike: return "activation-like";
+  }
+  return "?";
+}
+
+const char* to_string(MaskKind m) {
+  switch (m) {
+    case MaskKind::None: return "full";
+    case MaskKind::Causal: return "causal";
+    case MaskKind::Window: return "window";
+    case MaskKind::CausalWindow: return "causal+window";
+    case MaskKind::Chunked: return "chunked";
+    case MaskKind::CausalChunked: return "causal+chunked";
+  }
+  return "?";
+}
+
+namespace {
+
+// Element lists are ordered simplest first: RapidCheck shrinks towards the front.
+rc::Gen<Shape> shape(const GenOptions& opts) {
+  std::vector<int> dims;
+  for (int d : {8, 16, 32, 64, 24, 40, 72, 96, 100, 128, 160, 192, 256}) {
+    if (d <= opts.max_head_dim) dims.push_back(d);
+  }
+  if (dims.empty()) dims.push_back(std::max(1, opts.max_head_dim));
+  return rc::gen::build<Shape>(
+      rc::gen::set(&Shape::dtype, rc::gen::elementOf(opts.dtypes)),
+      rc::gen::set(&Shape::heads_kv, rc::gen::element(1, 2, 3, 4, 8)),
+      rc::gen::set(&Shape::group, rc::gen::element(1, 2, 3, 4, 8)),
+      rc::gen::set(&Shape::head_dim, rc::gen::elementOf(dims)),
+      rc::gen::set(&Shape::head_dim_v,
+                   rc::gen::weightedOneOf<int>({{3, rc::gen::just(0)},  // 0: Dv = D
+                                                {1, rc::gen::elementOf(dims)}})),
+      rc::gen::set(&Shape::mask,
+                   rc::gen::element(MaskKind::None, MaskKind::Causal, MaskKind::Window,
+                                    MaskKind::CausalWindow, MaskKind::Chunked,
+                                    MaskKind::CausalChunked)),
+      rc::gen::set(&Shape::dist,
+                   rc::gen::element(ValueDist::Gaussian, ValueDist::HeavyTail, ValueDist::Outliers,
+                                    ValueDist::LargeLogits, ValueDist::Ties,
+                                    ValueDist::ActivationLike)),
+      rc::gen::set(&Shape::ids_present, rc::gen::element(true, false)),
+      rc::gen::set(&Shape::padded, rc::gen::element(false, true)),
+      rc::gen::set(&Shape::cross, rc::gen::weightedElement<bool>({{3, false}, {1, true}})),
+      rc::gen::set(&Shape::default_scale, rc::gen::weightedElement<bool>({{4, true}, {1, false}})),
+      rc::gen::set(&Shape::num_docs,
+                   rc::gen::weightedOneOf<int>({{2, rc::gen::just(1)},
+                                                {5, rc::gen::inRange(2, 5)},
+                                                {2, rc::gen::inRange(5, 13)}})));
+}
+
+// A sequence length in [0, max_len]: 0, 1, tile edges and uniform.
+rc::Gen<int> length(int max_len) {
+  if (max_len < 1) return rc::gen::just(0);
+  std::vector<int> edges;
+  for (int t : k_tiles) {
+    for (int e : {t - 1, t, t + 1}) {
+      if (e <= max_len) edges.push_back(e);
+    }
+  }
+  auto uniform = rc::gen::inRange(1, max_len + 1);
+  return rc::gen::weightedOneOf<int>({{1, rc::gen::just(0)},
+                                      {2, rc::gen::just(1)},
+                                      {8, uniform},
+                                      {edges.empty() ? 0u : 3u,
+                                       edges.empty() ? uniform : rc::gen::elementOf(edges)}});
+}
+
+rc::Gen<int> padding(bool padded) {
+  if (!padded) return rc::gen::just(0);
+  return rc::gen::weightedOneOf<int>({{2, rc::gen::just(0)}, {3, rc::gen::inRange(1, 6)}});
+}
+
+rc::Gen<DocSpec> doc(const Shape& s, int max_len) {
+  return rc::gen::mapcat(length(max_len), [=](int lq) {
+    return rc::gen::map(
+        rc::gen::tuple(s.cross ? length(max_len) : rc::gen::just(lq), padding(s.padded),
+                       padding(s.padded)),
+        [lq](const std::tuple<int, int, int>& t) {
+          return DocSpec{lq, std::get<0>(t), std::get<1>(t), std::get<2>(t)};
+        });
+  });
+}
+
+// Window side: unbounded, 0, 1, or up to the longest document.
+rc::Gen<int> window_side(int max_len) {
+  return rc::gen::weightedOneOf<int>({{1, rc::gen::just(-1)},
+                                      {1, rc::gen::element(0, 1)},
+                                      {3, rc::gen::inRange(0, std::max(1, max_len) + 1)}});
+}
+
+rc::Gen<int> chunk_size(int max_len) {
+  return rc::gen::weightedOneOf<int>({{2, rc::gen::element(1, 2, 3, 16, 64)},
+                                      {3, rc::gen::inRange(1, std::max(1, max_len) + 1)}});
+}
+
+// Upper bound on a document's length for this shape and RapidCheck size.
+int max_doc_len(const Shape& s, const GenOptions& o, int size) {
+  const int hq = s.heads_kv * s.group;
+  const int dv = s.head_dim_v == 0 ? s.head_dim : s.head_dim_v;
+  const int by_tokens = o.max_tokens / s.num_docs - 5;  // leave room for padding
+  const double by_work = std::sqrt(o.max_work / (double(s.num_docs) * hq * (s.head_dim + dv)));
+  const int cap = std::max(1, std::min(by_tokens, int(by_work)));
+  return std::max(1, int(std::lround(double(cap) * std::min(size + 1, 100) / 100.0)));
+}
+
+}  // namespace
+
+rc::Gen<CaseSpec> case_spec(const GenOptions& opts) {
+  return rc::gen::mapcat(shape(opts), [opts](Shape s) {
+    return rc::gen::withSize([opts, s](int size) {
+      const int max_len = max_doc_len(s, opts, size);
+      const int tail_max = std::max(0, std::min(8, opts.max_tokens - s.num_docs * (max_len + 5)));
+      auto tail = rc::gen::weightedOneOf<int>(
+          {{3, rc::gen::just(0)}, {1, rc::gen::inRange(0, tail_max + 1)}});
+      return rc::gen::build<CaseSpec>(
+          rc::gen::set(&CaseSpec::shape, rc::gen::just(s)),
+          rc::gen::set(&CaseSpec::docs,
+                       rc::gen::container<std::vector<DocSpec>>(std::size_t(s.num_docs),
+                                                                doc(s, max_len))),
+          rc::gen::set(&CaseSpec::tail_q, tail), rc::gen::set(&CaseSpec::tail_kv, tail),
+          rc::gen::set(&CaseSpec::window_left, window_side(max_len)),
+          rc::gen::set(&CaseSpec::window_right, window_side(max_len)),
+          rc::gen::set(&CaseSpec::chunk, chunk_size(max_len)),
+          rc::gen::set(&CaseSpec::scale, rc::gen::element(0.5, 0.0625, 1.0, 2.0)),
+          rc::gen::set(&CaseSpec::value_seed, rc::gen::arbitrary<std::uint64_t>()));
+    });
+  });
+}
+
+namespace {
+
+struct ValueSampler {
+  ValueDist dist;
+  double logit_sigma;  // std of q/k entries for LargeLogits
+  std::normal_distribution<double> normal{0.0, 1.0};
+  std::student_t_distribution<double> student{2.0};
+  std::uniform_real_distribution<double> unit{0.0, 1.0};
+
+  // tensor: 0 q, 1 k, 2 v, 3 do; channel: index within the head.
+  double operator()(std::mt19937_64& rng, int tensor, int channel) {
+    switch (dist) {
+      case ValueDist::Gaussian: return normal(rng);
+      case ValueDist::HeavyTail: return std::clamp(student(rng), -1e3, 1e3);
+      case ValueDist::Outliers: {
+        const double x = normal(rng);
+        return unit(rng) < 0.01 ? 50.0 * x : x;
+      }
+      case ValueDist::LargeLogits: return tensor < 2 ? logit_sigma * normal(rng) : normal(rng);
+      case ValueDist::Ties: {
+        static constexpr double k_levels[] = {-1.0, 0.0, 1.0};
+        return k_levels[rng() % 3];
+      }
+      case ValueDist::ActivationLike: {
+        // Mostly small post-activation values; every 16th channel a massive one.
+        const double x = std::max(0.0, normal(rng)) - 0.2;
+        return channel % 16 == 0 ? 20.0 * x : x;
+      }
+    }
+    return 0.0;
+  }
+};
+
+void fill_rows(std::vector<float>& x, int row, int row_elems, int head_width, DType dt,
+               std::mt19937_64& rng, ValueSampler& s, int tensor) {
+  for (int e = 0; e < row_elems; ++e) {
+    x[std::size_t(row) * row_elems + e] = round_to(dt, float(s(rng, tensor, e % head_width)));
+  }
+}
+
+ValueSampler sampler(const Batch& b, ValueDist dist) {
+  // Logits s = scale * q.k have std scale * sigma^2 * sqrt(D); aim at 100.
+  const double sigma = std::sqrt(100.0 / (b.softmax_scale * std::sqrt(double(b.head_dim))));
+  return ValueSampler{dist, sigma};
+}
+
+}  // namespace
+
+void refill_documents(Case& c, ValueDist dist, std::uint64_t seed, const std::vector<int>& docs) {
+  const Batch& b = c.batch;
+  std::mt19937_64 rng(seed);
+  ValueSampler s = sampler(b, dist);
+  const int qw = b.num_heads_q * b.head_dim, kw = b.num_heads_kv * b.head_dim;
+  const int vw = b.num_heads_kv * b.head_dim_v, ow = b.num_heads_q * b.head_dim_v;
+  for (int i = 0; i < b.num_seqs(); ++i) {
+    if (!docs.empty() && std::find(docs.begin(), docs.end(), i) == docs.end()) continue;
+    for (int r = b.q_start(i); r < b.q_start(i) + b.q_len(i); ++r) {
+      fill_rows(c.inputs.q, r, qw, b.head_dim, b.dtype, rng, s, 0);
+      fill_rows(c.inputs.dout, r, ow, b.head_dim_v, b.dtype, rng, s, 3);
+    }
+    for (int r = b.kv_start(i); r < b.kv_start(i) + b.kv_len(i); ++r) {
+      fill_rows(c.inputs.k, r, kw, b.head_dim, b.dtype, rng, s, 1);
+      fill_rows(c.inputs.v, r, vw, b.head_dim_v, b.dtype, rng, s, 2);
+    }
+  }
+}
+
+Case build_case(const CaseSpec& spec) {
+  const Shape& s = spec.shape;
+  Case c;
+  c.seed = spec.value_seed;
+  Batch& b = c.batch;
+  b.num_heads_kv = s.heads_kv;
+  b.num_heads_q = s.heads_kv * s.group;
+  b.head_dim = s.head_dim;
+  b.head_dim_v = s.head_dim_v == 0 ? s.head_dim : s.head_dim_v;
+  b.dtype = s.dtype;
+  b.softmax_scale = s.default_scale ? b.default_scale() : spec.scale;
+  switch (s.mask) {
+    case MaskKind::None: break;
+    case MaskKind::Causal: b.mask.causal = true; break;
+    case MaskKind::Window:
+      b.mask.window_left = spec.window_left;
+      b.mask.window_right = spec.window_right;
+      break;
+    case MaskKind::CausalWindow:
+      b.mask.causal = true;
+      b.mask.window_left = std::max(0, spec.window_left);
+      b.mask.window_right = 0;
+      break;
+    case MaskKind::Chunked: b.mask.chunk_size = spec.chunk; break;
+    case MaskKind::CausalChunked:
+      b.mask.causal = true;
+      b.mask.chunk_size = spec.chunk;
+      break;
+  }
+  std::vector<std::int32_t> pq{0}, pk{0};
+  b.cu_seqlens_q = {0};
+  b.cu_seqlens_kv = {0};
+  for (const DocSpec& d : spec.docs) {
+    b.cu_seqlens_q.push_back(b.cu_seqlens_q.back() + d.lq);
+    b.cu_seqlens_kv.push_back(b.cu_seqlens_kv.back() + d.lk);
+    pq.push_back(pq.back() + d.lq + d.pad_q);
+    pk.push_back(pk.back() + d.lk + d.pad_kv);
+  }
+  if (s.padded) {
+    b.cu_seqlens_q_padded = pq;
+    b.cu_seqlens_kv_padded = pk;
+  }
+  b.total_q = (s.padded ? pq.back() : b.cu_seqlens_q.back()) + spec.tail_q;
+  b.total_kv = (s.padded ? pk.back() : b.cu_seqlens_kv.back()) + spec.tail_kv;
+
+  std::mt19937_64 rng(spec.value_seed);
+  c.inputs.q.assign(b.q_elems(), 0.0f);
+  c.inputs.k.assign(b.k_elems(), 0.0f);
+  c.inputs.v.assign(b.v_elems(), 0.0f);
+  c.inputs.dout.assign(b.o_elems(), 0.0f);
+  // Padding rows get large finite garbage: a kernel that reads them errs visibly.
+  std::normal_distribution<double> garbage(0.0, 100.0);
+  for (auto* x : {&c.inputs.q, &c.inputs.k, &c.inputs.v, &c.inputs.dout}) {
+    for (float& v : *x) v = round_to(b.dtype, float(garbage(rng)));
+  }
+  refill_documents(c, s.dist, rng(), {});
+
+  if (s.ids_present) {
+    std::vector<std::int32_t> ids(std::size_t(b.total_q));
+    std::uniform_int_distribution<int> junk(-5, 1000);
+    for (auto& id : ids) id = junk(rng);  // padding rows carry anything
+    for (int i = 0; i < b.num_seqs(); ++i) {
+      for (int t = 0; t < b.q_len(i); ++t) ids[std::size_t(b.q_start(i) + t)] = t;
+    }
+    b.position_ids = std::move(ids);
+  }
+  return c;
+}
+
+std::vector<std::string> features(const CaseSpec& spec, const Case& c) {
+  const Batch& b = c.batch;
+  std::vector<std::string> f;
+  const int n = b.num_seqs();
+  f.push_back(n == 1 ? "docs=1" : n <= 4 ? "docs=2..4" : "docs>=5");
+  bool zero = false, one = false, edge = false, cross = false, pad_between = false;
+  for (int i = 0; i < n; ++i) {
+    for (int len : {b.q_len(i), b.kv_len(i)}) {
+      zero = zero || len == 0;
+      one = one || len == 1;
+      for (int t : k_tiles) edge = edge || len == t - 1 || len == t || len == t + 1;
+    }
+    cross = cross || b.q_len(i) != b.kv_len(i);
+    if (i + 1 < n) pad_between = pad_between || b.q_start(i) + b.q_len(i) != b.q_start(i + 1) ||
+                                 b.kv_start(i) + b.kv_len(i) != b.kv_start(i + 1);
+  }
+  if (zero) f.push_back("zero-length doc");
+  if (one) f.push_back("length-1 doc");
+  if (edge) f.push_back("tile-edge length");
+  if (cross) f.push_back("Lq!=Lk");
+  if (pad_between) f.push_back("padding between docs");
+  if (b.q_start(n) < b.total_q || b.kv_start(n) < b.total_kv) f.push_back("tail padding");
+  if (b.cu_seqlens_q_padded) f.push_back("cu_seqlens_padded");
+  f.push_back(b.position_ids ? "position ids" : "no position ids");
+  f.push_back("group=" + std::to_string(b.group_size()));
+  if (b.num_heads_kv == 1) f.push_back("Hkv=1");
+  const bool pow2 = (b.head_dim & (b.head_dim - 1)) == 0;
+  f.push_back(pow2 ? "D pow2" : "D non-pow2");
+  if (b.head_dim >= 128) f.push_back("D>=128");
+  if (b.head_dim_v != b.head_dim) f.push_back("Dv!=D");
+  f.push_back(std::string("mask ") + to_string(spec.shape.mask));
+  f.push_back(std::string(to_string(b.dtype)));
+  f.push_back(std::string("values ") + to_string(spec.shape.dist));
+  if (!spec.shape.default_scale) f.push_back("custom scale");
+  bool blind = false;  // some real query sees no key
+  for (int i = 0; i < n && !blind; ++i) {
+    for (int r = 0; r < b.q_len(i) && !blind; ++r) {
+      bool sees = false;
+      for (int j = 0; j < b.kv_len(i) && !sees; ++j) {
+        sees = reference::visible(b.mask, r, j, b.q_len(i), b.kv_len(i));
+      }
+      blind = !sees;
+    }
+  }
+  if (blind) f.push_back("row sees no key");
+  return f;
+}
+
+}  // namespace attncheck::gen

@@ -1,0 +1,76 @@
+// RapidCheck generators of packed batches (DESIGN.md "Generators").
+//
+// A case is generated in two stages so that shapes shrink before contents
+// (gen::mapcat): first the Shape (dtype, heads, dims, mask kind, value
+// distribution, number of documents), then the per-document lengths and
+// padding, the mask parameters and a seed from which every value is drawn.
+// Lengths include 0, 1 and tile edges (tile-1, tile, tile+1 for tiles 16..128).
+#pragma once
+
+#include <rapidcheck.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "harness/batch.hpp"
+
+namespace attncheck::gen {
+
+struct GenOptions {
+  int max_tokens = 512;     // cap on rows of the q and kv buffers (padding included)
+  double max_work = 4e6;    // cap on sum_docs Lq*Lk * Hq * (D + Dv): keeps cases fast
+  int max_head_dim = 256;
+  std::vector<DType> dtypes{DType::Float32, DType::BFloat16, DType::Float16};
+};
+
+enum class ValueDist { Gaussian, HeavyTail, Outliers, LargeLogits, Ties, ActivationLike };
+enum class MaskKind { None, Causal, Window, CausalWindow, Chunked, CausalChunked };
+
+const char* to_string(ValueDist d);
+const char* to_string(MaskKind m);
+
+struct Shape {
+  DType dtype = DType::Float32;
+  int heads_kv = 1;
+  int group = 1;  // Hq / Hkv
+  int head_dim = 8;
+  int head_dim_v = 8;
+  MaskKind mask = MaskKind::None;
+  ValueDist dist = ValueDist::Gaussian;
+  bool ids_present = true;
+  bool padded = false;   // cu_seqlens_padded given (slots may still be tight)
+  bool cross = false;    // documents may have Lq != Lk
+  bool default_scale = true;
+  int num_docs = 1;
+};
+
+struct DocSpec {
+  int lq = 0, lk = 0, pad_q = 0, pad_kv = 0;
+};
+
+struct CaseSpec {
+  Shape shape;
+  std::vector<DocSpec> docs;
+  int tail_q = 0, tail_kv = 0;
+  int window_left = -1, window_right = -1, chunk = 0;
+  double scale = 0.0;  // used when !shape.default_scale
+  std::uint64_t value_seed = 0;
+};
+
+rc::Gen<CaseSpec> case_spec(const GenOptions& opts);
+
+// Deterministic: the same spec gives the same case on every machine.
+Case build_case(const CaseSpec& spec);
+
+// Draw values for the real rows of documents in `docs` (all when empty) from
+// `seed`, leaving other rows as they are (used by the isolation property).
+void refill_documents(Case& c, ValueDist dist, std::uint64_t seed, const std::vector<int>& docs);
+
+// Features of a case, for RC_TAG and coverage reports.
+std::vector<std::string> features(const CaseSpec& spec, const Case& c);
+
+// Longest tile edge considered by the length generator.
+inline constexpr int k_tiles[] = {16, 32, 64, 128};
+
+}  // namespace attncheck::gen
