@@ -232,4 +232,13 @@ std::vector<std::int32_t> position_ids_for(const Segmentation& seg) {
   return ids;
 }
 
+void apply_segmentation(Batch& b, const Segmentation& q, const Segmentation& kv) {
+  b.cu_seqlens_q = q.cu_seqlens;
+  b.cu_seqlens_q_padded = q.cu_seqlens_padded;
+  b.total_q = q.total;
+  b.cu_seqlens_kv = kv.cu_seqlens;
+  b.cu_seqlens_kv_padded = kv.cu_seqlens_padded;
+  b.total_kv = kv.total;
+}
+
 }  // namespace attncheck

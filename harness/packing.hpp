@@ -9,6 +9,8 @@
 #include <span>
 #include <vector>
 
+#include "harness/batch.hpp"
+
 namespace attncheck {
 
 struct Segmentation {
@@ -38,6 +40,10 @@ Segmentation segment_from_padded_mask(std::span<const std::int32_t> mask, int ba
 // after the last EOS form a final document. No padding. Negative token ids
 // throw Error(InvalidLayout).
 Segmentation segment_from_eos(std::span<const std::int32_t> tokens, std::int32_t eos_id);
+
+// Describe q and kv of `b` by segmentations (cu_seqlens, padded offsets and
+// buffer sizes); for self-attention pass the same segmentation twice.
+void apply_segmentation(Batch& b, const Segmentation& q, const Segmentation& kv);
 
 // Position ids (0..len-1 per document, padding rows 0) that describe a
 // segmentation: the inverse of segment_from_position_ids for unpadded layouts.

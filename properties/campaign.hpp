@@ -21,7 +21,7 @@ namespace attncheck::props {
 struct CampaignOptions {
   std::vector<std::string> impls;       // empty: every registered implementation
   std::vector<std::string> properties;  // codes or names; empty: all
-  int cases = 100;                      // generated cases per (implementation, property)
+  int cases = 200;                      // generated cases per (implementation, property)
   std::uint64_t seed = 1;
   double time_budget_s = 0.0;           // 0: no limit; else split evenly over the rows
   gen::GenOptions gen;

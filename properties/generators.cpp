@@ -122,9 +122,7 @@ int max_doc_len(const Shape& s, const GenOptions& o, int size) {
   return std::max(1, int(std::lround(double(cap) * std::min(size + 1, 100) / 100.0)));
 }
 
-}  // namespace
-
-rc::Gen<CaseSpec> case_spec(const GenOptions& opts) {
+rc::Gen<CaseSpec> case_spec_unshrunk(const GenOptions& opts) {
   return rc::gen::mapcat(shape(opts), [opts](Shape s) {
     return rc::gen::withSize([opts, s](int size) {
       const int max_len = max_doc_len(s, opts, size);
@@ -144,6 +142,71 @@ rc::Gen<CaseSpec> case_spec(const GenOptions& opts) {
           rc::gen::set(&CaseSpec::value_seed, rc::gen::arbitrary<std::uint64_t>()));
     });
   });
+}
+
+// Shrinks of one document: lengths and padding towards 0 (Lq and Lk together
+// unless the shape allows them to differ).
+rc::Seq<DocSpec> shrink_doc(const DocSpec& d, bool cross) {
+  auto with = [d](int DocSpec::*field) {
+    return rc::seq::map(rc::shrink::towards(d.*field, 0), [d, field](int v) {
+      DocSpec t = d;
+      t.*field = v;
+      return t;
+    });
+  };
+  auto lq = rc::seq::map(rc::shrink::towards(d.lq, 0), [d, cross](int v) {
+    DocSpec t = d;
+    t.lq = v;
+    if (!cross) t.lk = v;
+    return t;
+  });
+  if (!cross) return rc::seq::concat(lq, with(&DocSpec::pad_q), with(&DocSpec::pad_kv));
+  return rc::seq::concat(lq, with(&DocSpec::lk), with(&DocSpec::pad_q), with(&DocSpec::pad_kv));
+}
+
+// Shrinks tried after RapidCheck's own (which regenerate the documents when
+// the shape shrinks): drop documents, shorten them, drop tail padding, fewer
+// heads, smaller head dims. Every shrink stays a valid spec: it only removes
+// tokens or work.
+rc::Seq<CaseSpec> shrink_spec(const CaseSpec& s) {
+  auto set_docs = [s](std::vector<DocSpec> docs) {
+    CaseSpec t = s;
+    t.shape.num_docs = int(docs.size());
+    t.docs = std::move(docs);
+    return t;
+  };
+  auto fewer = rc::seq::filter(rc::seq::map(rc::shrink::removeChunks(s.docs), set_docs),
+                               [](const CaseSpec& t) { return !t.docs.empty(); });
+  const bool cross = s.shape.cross;
+  auto shorter = rc::seq::map(
+      rc::shrink::eachElement(s.docs, [cross](const DocSpec& d) { return shrink_doc(d, cross); }),
+      set_docs);
+  auto tails = rc::seq::map(rc::shrink::towards(s.tail_q + s.tail_kv, 0), [s](int total) {
+    CaseSpec t = s;
+    t.tail_q = std::min(t.tail_q, total);
+    t.tail_kv = std::min(t.tail_kv, total - t.tail_q);
+    return t;
+  });
+  auto heads = rc::seq::map(rc::shrink::towards(s.shape.heads_kv * 100 + s.shape.group, 101),
+                            [s](int code) {
+                              CaseSpec t = s;
+                              t.shape.heads_kv = std::max(1, std::min(s.shape.heads_kv, code / 100));
+                              t.shape.group = std::max(1, std::min(s.shape.group, code % 100));
+                              return t;
+                            });
+  auto dims = rc::seq::map(rc::shrink::towards(s.shape.head_dim, 8), [s](int d) {
+    CaseSpec t = s;
+    t.shape.head_dim = d;
+    if (t.shape.head_dim_v != 0) t.shape.head_dim_v = std::min(t.shape.head_dim_v, d);
+    return t;
+  });
+  return rc::seq::concat(fewer, shorter, tails, heads, dims);
+}
+
+}  // namespace
+
+rc::Gen<CaseSpec> case_spec(const GenOptions& opts) {
+  return rc::gen::shrink(case_spec_unshrunk(opts), shrink_spec);
 }
 
 namespace {

@@ -50,11 +50,12 @@ Action add_list(CLI::App& app) {
 Action add_fuzz(CLI::App& app) {
   struct Opts {
     std::vector<std::string> impls, props, dtypes;
-    int cases = 100;
-    std::uint64_t seed = 1;
+    // Defaults are the campaign's own (the default campaign of the main job).
+    int cases = props::CampaignOptions{}.cases;
+    std::uint64_t seed = props::CampaignOptions{}.seed;
     double time = 0.0;
-    int max_tokens = 512;
-    int max_head_dim = 256;
+    int max_tokens = gen::GenOptions{}.max_tokens;
+    int max_head_dim = gen::GenOptions{}.max_head_dim;
     std::string reproduce;
     bool no_progress = false;
   };

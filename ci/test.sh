@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The test command: installs missing packages, builds the default (release)
+# and the AddressSanitizer+UndefinedBehaviorSanitizer presets, runs every test
+# of both, and prints ctest's summary. Fails on any failed test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash ci/deps.sh
+
+jobs=$(nproc 2>/dev/null || echo 2)
+status=0
+for preset in default asan; do
+  echo "== attncheck tests: preset ${preset}"
+  cmake --preset "${preset}" >/dev/null
+  cmake --build --preset "${preset}" -j "${jobs}"
+  ctest --preset "${preset}" -j "${jobs}" || status=1
+done
+exit ${status}

@@ -1,0 +1,365 @@
+// The properties over the registry (CI budget: fixed seed, bounded cases), the
+// packing-description property P7, the position-id property P9, generator
+// coverage and shrinking, and the campaign's failure/replay path.
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "harness/error.hpp"
+#include "harness/packing.hpp"
+#include "harness/registry.hpp"
+#include "properties/campaign.hpp"
+#include "reference/attention.hpp"
+
+namespace attncheck {
+namespace {
+
+// CI budget of the registry campaign: every property, every registered
+// implementation, 60 generated cases each, buffers up to 256 rows.
+constexpr int k_ci_cases = 60;
+constexpr int k_ci_max_tokens = 256;
+constexpr std::uint64_t k_ci_seed = 20261122;
+
+TEST(Registry, EveryPropertyHoldsForEveryImplementation) {
+  props::CampaignOptions o;
+  o.cases = k_ci_cases;
+  o.seed = k_ci_seed;
+  o.gen.max_tokens = k_ci_max_tokens;
+  std::ostringstream progress, summary;
+  const auto r = props::run_campaign(builtin_registry(), o, progress);
+  props::print_summary(r, summary);
+  EXPECT_EQ(r.total_failed, 0) << summary.str();
+  ASSERT_EQ(r.rows.size(), builtin_registry().all().size() * props::all_properties().size());
+  for (const auto& row : r.rows) {
+    EXPECT_EQ(row.cases, k_ci_cases) << row.impl << " " << row.code;
+    // A property that never runs checks nothing: some cases must be applicable.
+    EXPECT_GT(row.passed, 0) << row.impl << " " << row.code << " was skipped on every case";
+  }
+}
+
+// ---- A deliberately broken implementation: the campaign must catch it, print
+// a reproduce string, and the replay must fail the same way.
+
+// doc-leak (BUGZOO): the whole pack treated as one sequence.
+void run_doc_leak(const Case& c, bool grads, Results<float>& out) {
+  Case whole = c;
+  Batch& b = whole.batch;
+  b.cu_seqlens_q = {0, b.total_q};
+  b.cu_seqlens_kv = {0, b.total_kv};
+  b.cu_seqlens_q_padded.reset();
+  b.cu_seqlens_kv_padded.reset();
+  for (auto* x : {&whole.inputs.q, &whole.inputs.k, &whole.inputs.v, &whole.inputs.dout}) {
+    for (float& v : *x) v = std::isfinite(v) ? round_to(b.dtype, v) : 0.0f;
+  }
+  const auto r = reference::attention<float>(b, whole.inputs, grads);
+  out.out = r.out;
+  out.lse = r.lse;
+  if (grads) {
+    out.dq = r.dq;
+    out.dk = r.dk;
+    out.dv = r.dv;
+  }
+}
+
+Registry leaky_registry() {
+  Registry reg;
+  Capabilities caps;
+  caps.lq_ne_lk = false;  // one sequence of total_q x total_kv needs total_q == total_kv
+  reg.add({.name = "doc-leak", .device = "cpu", .description = "mutant", .caps = caps,
+           .run = run_doc_leak});
+  return reg;
+}
+
+TEST(Campaign, CatchesDocumentLeakAndReplaysIt) {
+  const Registry reg = leaky_registry();
+  props::CampaignOptions o;
+  o.cases = 100;
+  o.seed = 3;
+  o.gen.max_tokens = 128;
+  o.properties = {"P1"};
+  std::ostringstream progress;
+  const auto r = props::run_campaign(reg, o, progress);
+  ASSERT_EQ(r.rows.size(), 1u);
+  const auto& row = r.rows[0];
+  ASSERT_EQ(row.failed, 1) << "the doc-leak mutant survived P1";
+  EXPECT_FALSE(row.reproduce.empty());
+  EXPECT_NE(row.replay.find("attncheck fuzz --impl doc-leak --property P1"), std::string::npos);
+  // The shrunk counterexample is tiny: a leak needs a second document or a
+  // padding row to leak into, and one or two tokens each.
+  EXPECT_LE(row.shrunk_docs, 2) << row.counterexample;
+  EXPECT_LE(row.shrunk_tokens, 4) << row.counterexample;
+  // Replay from the reproduce string alone.
+  props::CampaignOptions replay = o;
+  replay.impls = {"doc-leak"};
+  replay.reproduce = row.reproduce;
+  const auto again = props::run_campaign(reg, replay, progress);
+  ASSERT_EQ(again.rows.size(), 1u);
+  EXPECT_EQ(again.rows[0].failed, 1);
+  EXPECT_EQ(again.rows[0].counterexample, row.counterexample);
+}
+
+TEST(Campaign, UnknownNamesAreUsageErrors) {
+  props::CampaignOptions o;
+  o.impls = {"no-such-impl"};
+  std::ostringstream progress;
+  try {
+    props::run_campaign(builtin_registry(), o, progress);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Usage);
+    EXPECT_NE(std::string(e.what()).find("reference-f32"), std::string::npos) << e.what();
+  }
+  o.impls = {};
+  o.properties = {"P99"};
+  EXPECT_THROW(props::run_campaign(builtin_registry(), o, progress), Error);
+  o.properties = {"P1"};
+  o.impls = {"reference-f32"};
+  o.reproduce = "not a reproduce string";
+  EXPECT_THROW(props::run_campaign(builtin_registry(), o, progress), Error);
+}
+
+// ---- Generators: coverage and shrinking.
+
+TEST(Generators, CoverTheDesignFeatureList) {
+  gen::GenOptions opts;
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 400; ++i) {
+    const auto spec = gen::case_spec(opts)(rc::Random(77 + i), i % 101).value();
+    const Case c = gen::build_case(spec);
+    ASSERT_NO_THROW(c.batch.validate()) << c.batch.describe();
+    ASSERT_NO_THROW(validate_inputs(c.batch, c.inputs)) << c.batch.describe();
+    for (const auto& f : gen::features(spec, c)) ++seen[f];
+  }
+  for (const char* f :
+       {"docs=1", "docs=2..4", "docs>=5", "zero-length doc", "length-1 doc", "tile-edge length",
+        "Lq!=Lk", "padding between docs", "tail padding", "position ids", "no position ids",
+        "group=1", "group=2", "group=8", "Hkv=1", "D non-pow2", "D>=128", "Dv!=D", "mask full",
+        "mask causal", "mask window", "mask causal+window", "mask chunked", "mask causal+chunked",
+        "float32", "bfloat16", "float16", "values gaussian", "values heavy-tail",
+        "values outliers", "values large-logits", "values ties", "values activation-like",
+        "row sees no key", "custom scale"}) {
+    EXPECT_GT(seen[f], 0) << "generator never produced: " << f;
+  }
+}
+
+TEST(Generators, LargeLogitsReachMagnitudeHundred) {
+  gen::GenOptions opts;
+  double biggest = 0.0;
+  for (int i = 0; i < 300 && biggest < 50.0; ++i) {
+    auto spec = gen::case_spec(opts)(rc::Random(900 + i), 100).value();
+    if (spec.shape.dist != gen::ValueDist::LargeLogits || spec.docs[0].lq == 0 ||
+        spec.docs[0].lk == 0) {
+      continue;
+    }
+    const Case c = gen::build_case(spec);
+    const Batch& b = c.batch;
+    // Score of the first query and key of document 0, head 0.
+    double s = 0.0;
+    for (int e = 0; e < b.head_dim; ++e) {
+      s += double(c.inputs.q[std::size_t(b.q_start(0)) * b.num_heads_q * b.head_dim + e]) *
+           c.inputs.k[std::size_t(b.kv_start(0)) * b.num_heads_kv * b.head_dim + e];
+    }
+    biggest = std::max(biggest, std::abs(s * b.softmax_scale));
+  }
+  EXPECT_GE(biggest, 50.0);
+}
+
+class NullListener : public rc::detail::TestListener {
+ public:
+  void onTestCaseFinished(const rc::detail::CaseDescription&) override {}
+  void onShrinkTried(const rc::detail::CaseDescription&, bool) override {}
+  void onTestFinished(const rc::detail::TestMetadata&, const rc::detail::TestResult&) override {}
+};
+
+TEST(Generators, FailuresShrinkToAFewTokens) {
+  // A property that fails whenever some document has Lq != Lk must shrink to
+  // one document of lengths {0, 1} or {1, 0}: one token in all.
+  gen::GenOptions opts;
+  int docs = -1, tokens = -1;
+  auto body = [&] {
+    const Case c = gen::build_case(*gen::case_spec(opts));
+    bool cross = false;
+    for (int i = 0; i < c.batch.num_seqs(); ++i) {
+      cross = cross || c.batch.q_len(i) != c.batch.kv_len(i);
+    }
+    docs = c.batch.num_seqs();
+    tokens = c.batch.cu_seqlens_q.back() + c.batch.cu_seqlens_kv.back();
+    RC_ASSERT(!cross);
+  };
+  rc::detail::TestMetadata meta;
+  meta.id = "shrink";
+  rc::detail::TestParams params;
+  params.seed = 5;
+  params.maxSuccess = 500;
+  NullListener listener;
+  const auto result = rc::detail::checkProperty(rc::detail::toProperty(body), meta, params, listener);
+  rc::detail::FailureResult failure;
+  ASSERT_TRUE(result.match(failure)) << "the generator never produced Lq != Lk";
+  // The last evaluated case need not be the minimal one: replay the reproduce
+  // string, which evaluates exactly the shrunk counterexample.
+  const std::unordered_map<std::string, rc::detail::Reproduce> repro{{"shrink", failure.reproduce}};
+  const auto again =
+      rc::detail::checkProperty(rc::detail::toProperty(body), meta, params, listener, repro);
+  ASSERT_TRUE(again.template is<rc::detail::FailureResult>());
+  EXPECT_EQ(docs, 1);
+  EXPECT_EQ(tokens, 1);
+}
+
+// ---- P7: the four packing descriptions give identical real-token results.
+
+struct Docs {
+  std::vector<int> lens;  // >= 1: position ids and EOS ids cannot express empty documents
+  int heads = 2, dim = 8;
+  bool causal = false;
+  std::uint64_t seed = 0;
+};
+
+Case case_from(const Segmentation& seg, const Docs& d,
+               const std::vector<std::vector<float>>& doc_rows_q,
+               const std::vector<std::vector<float>>& doc_rows_k,
+               const std::vector<std::vector<float>>& doc_rows_v) {
+  Case c;
+  Batch& b = c.batch;
+  b.num_heads_q = b.num_heads_kv = d.heads;
+  b.head_dim = b.head_dim_v = d.dim;
+  b.mask.causal = d.causal;
+  b.softmax_scale = b.default_scale();
+  apply_segmentation(b, seg, seg);
+  const std::size_t w = std::size_t(d.heads) * d.dim;
+  for (auto* x : {&c.inputs.q, &c.inputs.k, &c.inputs.v, &c.inputs.dout}) {
+    x->assign(std::size_t(b.total_q) * w, std::numeric_limits<float>::quiet_NaN());
+  }
+  for (int i = 0; i < b.num_seqs(); ++i) {
+    std::copy(doc_rows_q[i].begin(), doc_rows_q[i].end(), c.inputs.q.begin() + std::ptrdiff_t(b.q_start(i) * w));
+    std::copy(doc_rows_k[i].begin(), doc_rows_k[i].end(), c.inputs.k.begin() + std::ptrdiff_t(b.kv_start(i) * w));
+    std::copy(doc_rows_v[i].begin(), doc_rows_v[i].end(), c.inputs.v.begin() + std::ptrdiff_t(b.kv_start(i) * w));
+    std::copy(doc_rows_q[i].begin(), doc_rows_q[i].end(), c.inputs.dout.begin() + std::ptrdiff_t(b.q_start(i) * w));
+  }
+  return c;
+}
+
+RC_GTEST_PROP(P7, PackingDescriptionsGiveIdenticalResults, ()) {
+  Docs d;
+  d.lens = *rc::gen::container<std::vector<int>>(*rc::gen::inRange(1, 6), rc::gen::inRange(1, 20))
+                .as("document lengths");
+  d.causal = *rc::gen::arbitrary<bool>().as("causal");
+  d.seed = *rc::gen::arbitrary<std::uint64_t>().as("seed");
+  const int n = int(d.lens.size());
+  const int s_max = *std::max_element(d.lens.begin(), d.lens.end());
+  const std::size_t w = std::size_t(d.heads) * d.dim;
+  std::mt19937_64 rng(d.seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<std::vector<float>> q(n), k(n), v(n);
+  for (int i = 0; i < n; ++i) {
+    for (auto* x : {&q[i], &k[i], &v[i]}) {
+      x->resize(std::size_t(d.lens[i]) * w);
+      for (float& e : *x) e = normal(rng);
+    }
+  }
+  // (a) cu_seqlens.
+  Segmentation a;
+  a.cu_seqlens = {0};
+  for (int len : d.lens) a.cu_seqlens.push_back(a.cu_seqlens.back() + len);
+  a.total = a.cu_seqlens.back();
+  // (b) position ids resetting at each document.
+  std::vector<std::int32_t> ids;
+  for (int len : d.lens) {
+    for (int t = 0; t < len; ++t) ids.push_back(t);
+  }
+  const Segmentation sb = segment_from_position_ids(ids);
+  // (c) padded [B, S] layout with an attention mask.
+  std::vector<std::int32_t> mask(std::size_t(n) * s_max, 0);
+  for (int i = 0; i < n; ++i) {
+    std::fill_n(mask.begin() + std::ptrdiff_t(i) * s_max, d.lens[i], 1);
+  }
+  const Segmentation sc = segment_from_padded_mask(mask, n, s_max);
+  // (d) token ids with EOS (id 0) ending each document; other tokens 1..9.
+  std::vector<std::int32_t> tokens;
+  for (int len : d.lens) {
+    for (int t = 0; t + 1 < len; ++t) tokens.push_back(1 + int(rng() % 9));
+    tokens.push_back(0);
+  }
+  const Segmentation sd = segment_from_eos(tokens, 0);
+
+  const auto ra = reference::attention<double>(case_from(a, d, q, k, v).batch,
+                                               case_from(a, d, q, k, v).inputs, true);
+  for (const Segmentation* seg : {&sb, &sc, &sd}) {
+    const Case c = case_from(*seg, d, q, k, v);
+    RC_ASSERT(c.batch.num_seqs() == n);
+    const auto r = reference::attention<double>(c.batch, c.inputs, true);
+    for (int i = 0; i < n; ++i) {
+      for (std::size_t e = 0; e < std::size_t(d.lens[i]) * w; ++e) {
+        const std::size_t x = std::size_t(a.cu_seqlens[i]) * w + e;
+        const std::size_t y = std::size_t(c.batch.q_start(i)) * w + e;
+        RC_ASSERT(r.out[y] == ra.out[x]);
+        RC_ASSERT(r.dq[y] == ra.dq[x]);
+        RC_ASSERT(r.dk[y] == ra.dk[x]);
+        RC_ASSERT(r.dv[y] == ra.dv[x]);
+      }
+    }
+  }
+}
+
+// ---- P9: position ids. Derived segmentation equals cu_seqlens; malformed or
+// missing ids give the documented error naming the position.
+
+RC_GTEST_PROP(P9, DerivedSegmentationEqualsCuSeqlens, ()) {
+  const auto lens = *rc::gen::container<std::vector<int>>(rc::gen::inRange(1, 40));
+  std::vector<std::int32_t> ids, cu{0};
+  for (int len : lens) {
+    for (int t = 0; t < len; ++t) ids.push_back(t);
+    cu.push_back(cu.back() + len);
+  }
+  const Segmentation s = segment_from_position_ids(ids);
+  RC_ASSERT(s.cu_seqlens == cu);
+  RC_ASSERT(s.total == cu.back());
+  RC_ASSERT(!s.cu_seqlens_padded.has_value());
+}
+
+RC_GTEST_PROP(P9, MalformedIdsNameTheirPosition, ()) {
+  const auto lens = *rc::gen::nonEmpty(rc::gen::container<std::vector<int>>(rc::gen::inRange(2, 30)));
+  std::vector<std::int32_t> ids;
+  for (int len : lens) {
+    for (int t = 0; t < len; ++t) ids.push_back(t);
+  }
+  const int pos = *rc::gen::inRange(0, int(ids.size())).as("corrupted position");
+  const int kind = *rc::gen::inRange(0, 3).as("0 gap, 1 negative, 2 not starting at 0");
+  if (kind == 0) {
+    // A gap: two more than the previous id (a first id of 2: not starting at 0).
+    ids[std::size_t(pos)] = pos == 0 ? 2 : ids[std::size_t(pos) - 1] + 2;
+  } else if (kind == 1) {
+    ids[std::size_t(pos)] = -1 - pos;     // negative
+  } else {
+    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] += 1;  // ids start at 1
+  }
+  const int expected = kind == 2 ? 0 : pos;
+  try {
+    segment_from_position_ids(ids);
+    RC_FAIL("malformed ids accepted");
+  } catch (const Error& e) {
+    RC_ASSERT(e.kind() == ErrorKind::InvalidPositionIds);
+    RC_ASSERT(e.field() == std::string("position_ids"));
+    RC_ASSERT(e.index() == expected);
+  }
+}
+
+TEST(P9, MissingIdsAreTheDocumentedError) {
+  try {
+    segment_from_position_ids(std::nullopt);
+    FAIL() << "missing ids accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::MissingPositionIds);
+  }
+  Batch b;
+  b.softmax_scale = 1.0;
+  b.total_q = b.total_kv = 3;
+  b.cu_seqlens_q = b.cu_seqlens_kv = {0, 3};
+  EXPECT_THROW(b.check_position_ids(), Error);
+}
+
+}  // namespace
+}  // namespace attncheck
