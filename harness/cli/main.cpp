@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   };
   add("list", "list the registered implementations, their devices and capabilities", add_list);
   add("fuzz", "run the properties over generated packed batches", add_fuzz);
+  add("validate", "check a packed-batch description and print its cu_seqlens", add_validate);
   add("bench", "print throughput and campaign time/memory figures", add_bench);
   try {
     app.parse(argc, argv);

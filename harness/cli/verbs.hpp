@@ -17,5 +17,6 @@ using Action = std::function<int()>;
 Action add_list(CLI::App& app);
 Action add_fuzz(CLI::App& app);
 Action add_bench(CLI::App& app);
+Action add_validate(CLI::App& app);
 
 }  // namespace attncheck::cli
