@@ -14,7 +14,7 @@ namespace attncheck::reference {
 namespace {
 
 template <typename S>
-using Mat = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>;
+using Mat = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;  // rows contiguous: softmax is row-wise
 template <typename S>
 using Vec = Eigen::Matrix<S, Eigen::Dynamic, 1>;
 using RowMap = Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>,
