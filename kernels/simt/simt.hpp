@@ -1,0 +1,46 @@
+// Control of the simt execution of CUDA kernels (host side, not kernel code).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace simt {
+
+enum class Schedule {
+  Deterministic,  // fibers of a block run in thread order between barriers
+  Random,         // a seeded random order, reshuffled at every pass
+};
+
+struct Config {
+  Schedule schedule = Schedule::Deterministic;
+  std::uint64_t seed = 0;              // for Schedule::Random (mixed with the block index)
+  int workers = 0;                     // OS threads running blocks; 0 = one per core
+  std::size_t stack_bytes = 256 << 10; // per fiber (CUDA thread)
+  int max_race_reports = 8;            // per launch, in race-check builds
+};
+
+void set_config(const Config& c);
+Config config();
+
+// Every allocation is filled with this 32-bit word: NaN as float32, and each
+// half of it NaN as bfloat16 and float16, so unwritten outputs are visible.
+inline constexpr std::uint32_t k_poison_word = 0x7FFF7FFFu;
+
+// Why the last failed launch failed (barrier divergence, a data race, an
+// exception in a kernel, ...), naming kernel, block and thread; empty if the
+// last launch succeeded.
+std::string last_failure();
+
+// Data races found by the last launch (race-check builds only: the kernel's
+// translation unit compiled with -fsanitize=thread, see cmake/Simt.cmake).
+std::vector<std::string> last_races();
+
+// True in a binary whose kernels were built for race checking.
+bool race_check_enabled();
+
+// Measured costs, for the benchmark.
+double fiber_round_trip_ns(int iterations);
+
+}  // namespace simt

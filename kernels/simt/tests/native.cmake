@@ -1,0 +1,1 @@
+# Native (nvcc) builds of the test kernels: see below.
