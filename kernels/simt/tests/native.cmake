@@ -1,1 +1,0 @@
-# Native (nvcc) builds of the test kernels: see below.
