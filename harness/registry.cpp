@@ -6,6 +6,8 @@
 
 #include "harness/compare.hpp"
 #include "harness/error.hpp"
+#include "harness/impl_flash.hpp"
+#include "kernels/flash/flash.hpp"
 #include "reference/attention.hpp"
 
 namespace attncheck {
@@ -109,6 +111,13 @@ Registry make_builtin() {
            .description = "the reference's Eigen algorithm in float32 (fwd+bwd)",
            .caps = Capabilities{},
            .run = run_reference_f32});
+  Capabilities flash_caps;
+  flash_caps.max_head_dim = flash::k_max_head_dim;
+  reg.add({.name = "flash",
+           .device = "simt",
+           .description = "kernels/flash (FlashAttention-2, fwd+bwd) run on the CPU by kernels/simt",
+           .caps = flash_caps,
+           .run = run_flash});
   return reg;
 }
 

@@ -1,0 +1,200 @@
+// Flash attention backward (FlashAttention-2), deterministic:
+//   Di = rowsum(dO * O)                                   (one thread per query row)
+//   dK, dV: one thread per key row, looping over the q heads of its GQA group
+//           and the query tiles that see it:  P = exp(S - LSE),
+//           dV += P^T dO,  dS = P (dO V^T - Di),  dK += scale dS^T Q
+//   dQ:     one thread per query row over the key tiles: dQ = scale dS K
+// No atomics: each output element has one writer, sums run in a fixed order.
+#include "kernels/flash/flash_common.cuh"
+
+namespace attncheck::flash {
+namespace detail {
+
+// Di for every row of every q head (padding rows too: never read).
+template <typename T>
+__global__ void dot_do_o_kernel(const BwdParams p) {
+  const long long r = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (r >= (long long)p.total_q * p.heads_q) return;
+  const T* o = static_cast<const T*>(p.o);
+  const T* dout = static_cast<const T*>(p.dout);
+  float acc = 0.0f;
+  for (int c = 0; c < p.head_dim_v; ++c) {
+    acc += to_float(dout[r * p.head_dim_v + c]) * to_float(o[r * p.head_dim_v + c]);
+  }
+  const long long row = r / p.heads_q, h = r % p.heads_q;
+  p.workspace[h * p.total_q + row] = acc;
+}
+
+// Block (x: key tile, y: kv head, z: sequence).
+template <typename T, int kD>
+__global__ void __launch_bounds__(k_rows_per_block) flash_bwd_dkdv_kernel(const BwdParams p) {
+  constexpr int kM = tile_rows<kD>();
+  __shared__ float q_tile[kM][kD];
+  __shared__ float do_tile[kM][kD];
+  __shared__ float lse_tile[kM];
+  __shared__ float di_tile[kM];
+  const int kvh = blockIdx.y;
+  const kernels::SeqlenInfo s(p.cu_seqlens_q, p.cu_seqlens_kv, p.cu_seqlens_q_padded,
+                              p.cu_seqlens_kv_padded, blockIdx.z);
+  const int n0 = blockIdx.x * k_rows_per_block;
+  if (n0 >= s.kv_len) return;  // the whole block
+  const int d = p.head_dim, dv = p.head_dim_v;
+  const int group = p.heads_q / p.heads_kv;
+  const int j = n0 + int(threadIdx.x);
+  const bool active = j < s.kv_len;
+  const int n_end = min(n0 + k_rows_per_block, s.kv_len);
+  const kernels::KeyRange rows = kernels::queries_seeing(p.mask, n0, n_end, s.q_len, s.kv_len);
+
+  const T* q = static_cast<const T*>(p.q);
+  const T* k = static_cast<const T*>(p.k);
+  const T* v = static_cast<const T*>(p.v);
+  const T* dout = static_cast<const T*>(p.dout);
+  const long long kv_row = (long long)(s.kv_start + j) * p.heads_kv + kvh;
+  float k_row[kD], v_row[kD], dk[kD], dvv[kD];
+  for (int c = 0; c < kD; ++c) {
+    k_row[c] = active && c < d ? to_float(k[kv_row * d + c]) : 0.0f;
+    v_row[c] = active && c < dv ? to_float(v[kv_row * dv + c]) : 0.0f;
+    dk[c] = 0.0f;
+    dvv[c] = 0.0f;
+  }
+  for (int g = 0; g < group; ++g) {  // fixed order: deterministic GQA sums
+    const int h = kvh * group + g;
+    for (int m0 = rows.lo; m0 < rows.hi; m0 += kM) {
+      __syncthreads();
+      for (int e = threadIdx.x; e < kM * kD; e += blockDim.x) {
+        const int r = e / kD, c = e % kD, i = m0 + r;
+        const long long row = (long long)(s.q_start + i) * p.heads_q + h;
+        q_tile[r][c] = i < rows.hi && c < d ? to_float(q[row * d + c]) : 0.0f;
+        do_tile[r][c] = i < rows.hi && c < dv ? to_float(dout[row * dv + c]) : 0.0f;
+      }
+      for (int r = threadIdx.x; r < kM; r += blockDim.x) {
+        const int i = m0 + r;
+        lse_tile[r] = i < rows.hi ? p.lse[(long long)h * p.total_q + s.q_start + i] : 0.0f;
+        di_tile[r] = i < rows.hi ? p.workspace[(long long)h * p.total_q + s.q_start + i] : 0.0f;
+      }
+      __syncthreads();
+      if (!active) continue;
+      for (int r = 0; r < kM && m0 + r < rows.hi; ++r) {
+        if (!p.mask.keys(m0 + r, s.q_len, s.kv_len).contains(j)) continue;
+        float dot = 0.0f;
+        for (int c = 0; c < d; ++c) dot += q_tile[r][c] * k_row[c];
+        const float pr = expf(dot * p.softmax_scale - lse_tile[r]);  // LSE finite: row sees j
+        float dp = 0.0f;
+        for (int c = 0; c < dv; ++c) {
+          dvv[c] += pr * do_tile[r][c];
+          dp += do_tile[r][c] * v_row[c];
+        }
+        const float ds = pr * (dp - di_tile[r]);
+        for (int c = 0; c < d; ++c) dk[c] += ds * q_tile[r][c];
+      }
+    }
+  }
+  if (!active) return;
+  T* dk_out = static_cast<T*>(p.dk);
+  T* dv_out = static_cast<T*>(p.dv);
+  for (int c = 0; c < d; ++c) dk_out[kv_row * d + c] = from_float<T>(dk[c] * p.softmax_scale);
+  for (int c = 0; c < dv; ++c) dv_out[kv_row * dv + c] = from_float<T>(dvv[c]);
+}
+
+// Block (x: query tile, y: q head, z: sequence).
+template <typename T, int kD>
+__global__ void __launch_bounds__(k_rows_per_block) flash_bwd_dq_kernel(const BwdParams p) {
+  constexpr int kN = tile_rows<kD>();
+  __shared__ float k_tile[kN][kD];
+  __shared__ float v_tile[kN][kD];
+  const int h = blockIdx.y;
+  const kernels::SeqlenInfo s(p.cu_seqlens_q, p.cu_seqlens_kv, p.cu_seqlens_q_padded,
+                              p.cu_seqlens_kv_padded, blockIdx.z);
+  const int m0 = blockIdx.x * k_rows_per_block;
+  if (m0 >= s.q_len) return;
+  const int kvh = h / (p.heads_q / p.heads_kv);
+  const int d = p.head_dim, dv = p.head_dim_v;
+  const int i = m0 + int(threadIdx.x);
+  const bool active = i < s.q_len;
+  const int m_last = min(m0 + k_rows_per_block, s.q_len) - 1;
+  const int n_begin = p.mask.keys(m0, s.q_len, s.kv_len).lo;
+  const int n_end = p.mask.keys(m_last, s.q_len, s.kv_len).hi;
+  const kernels::KeyRange mine = active ? p.mask.keys(i, s.q_len, s.kv_len) : kernels::KeyRange{0, 0};
+
+  const T* q = static_cast<const T*>(p.q);
+  const T* k = static_cast<const T*>(p.k);
+  const T* v = static_cast<const T*>(p.v);
+  const T* dout = static_cast<const T*>(p.dout);
+  const long long q_row_index = (long long)(s.q_start + i) * p.heads_q + h;
+  float q_row[kD], do_row[kD], dq[kD];
+  for (int c = 0; c < kD; ++c) {
+    q_row[c] = active && c < d ? to_float(q[q_row_index * d + c]) : 0.0f;
+    do_row[c] = active && c < dv ? to_float(dout[q_row_index * dv + c]) : 0.0f;
+    dq[c] = 0.0f;
+  }
+  const float lse = active ? p.lse[(long long)h * p.total_q + s.q_start + i] : 0.0f;
+  const float di = active ? p.workspace[(long long)h * p.total_q + s.q_start + i] : 0.0f;
+  for (int n0 = n_begin; n0 < n_end; n0 += kN) {
+    __syncthreads();
+    for (int e = threadIdx.x; e < kN * kD; e += blockDim.x) {
+      const int r = e / kD, c = e % kD, j = n0 + r;
+      const long long row = (long long)(s.kv_start + j) * p.heads_kv + kvh;
+      k_tile[r][c] = j < n_end && c < d ? to_float(k[row * d + c]) : 0.0f;
+      v_tile[r][c] = j < n_end && c < dv ? to_float(v[row * dv + c]) : 0.0f;
+    }
+    __syncthreads();
+    if (!active) continue;
+    for (int r = 0; r < kN; ++r) {
+      const int j = n0 + r;
+      if (j >= n_end || !mine.contains(j)) continue;
+      float dot = 0.0f;
+      for (int c = 0; c < d; ++c) dot += q_row[c] * k_tile[r][c];
+      const float pr = expf(dot * p.softmax_scale - lse);
+      float dp = 0.0f;
+      for (int c = 0; c < dv; ++c) dp += do_row[c] * v_tile[r][c];
+      const float ds = pr * (dp - di);
+      for (int c = 0; c < d; ++c) dq[c] += ds * k_tile[r][c];
+    }
+  }
+  if (!active) return;
+  T* dq_out = static_cast<T*>(p.dq);
+  for (int c = 0; c < d; ++c) dq_out[q_row_index * d + c] = from_float<T>(dq[c] * p.softmax_scale);
+}
+
+}  // namespace detail
+
+cudaError_t backward(const BwdParams& p, cudaStream_t stream) {
+  if (!detail::valid(p) || !p.q || !p.k || !p.v || !p.o || !p.lse || !p.dout || !p.dq || !p.dk ||
+      !p.dv || (!p.workspace && p.total_q > 0)) {
+    return cudaErrorInvalidValue;
+  }
+  return detail::dispatch(p, [&]<typename T, int kD>() -> cudaError_t {
+    const int rows = detail::k_rows_per_block;
+    const long long q_rows = (long long)p.total_q * p.heads_q;
+    if (q_rows > 0) {
+      ATTNCHECK_LAUNCH((detail::dot_do_o_kernel<T>), dim3(unsigned((q_rows + 127) / 128)), dim3(128),
+                       0, stream, p);
+      if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+    }
+    if (p.batch > 0 && p.max_seqlen_kv > 0) {
+      ATTNCHECK_LAUNCH((detail::flash_bwd_dkdv_kernel<T, kD>),
+                       dim3((p.max_seqlen_kv + rows - 1) / rows, p.heads_kv, p.batch), dim3(rows), 0,
+                       stream, p);
+      if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+    }
+    if (p.batch > 0 && p.max_seqlen_q > 0) {
+      ATTNCHECK_LAUNCH((detail::flash_bwd_dq_kernel<T, kD>),
+                       dim3((p.max_seqlen_q + rows - 1) / rows, p.heads_q, p.batch), dim3(rows), 0,
+                       stream, p);
+      if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+    }
+    for (const cudaError_t e :
+         {detail::zero_padding(static_cast<T*>(p.dq), nullptr, p.total_q, p.heads_q, p.head_dim,
+                               p.cu_seqlens_q, p.cu_seqlens_q_padded, p.batch, stream),
+          detail::zero_padding(static_cast<T*>(p.dk), nullptr, p.total_kv, p.heads_kv, p.head_dim,
+                               p.cu_seqlens_kv, p.cu_seqlens_kv_padded, p.batch, stream),
+          detail::zero_padding(static_cast<T*>(p.dv), nullptr, p.total_kv, p.heads_kv,
+                               p.head_dim_v, p.cu_seqlens_kv, p.cu_seqlens_kv_padded, p.batch,
+                               stream)}) {
+      if (e != cudaSuccess) return e;
+    }
+    return cudaSuccess;
+  });
+}
+
+}  // namespace attncheck::flash

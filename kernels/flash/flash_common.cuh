@@ -1,0 +1,105 @@
+// Pieces shared by the flash forward and backward kernels: storage-dtype
+// conversion, tile shapes, the padding-row zeroing kernel and the dispatch
+// over dtype and head-dim tile.
+#pragma once
+
+#include <type_traits>
+
+#include "kernels/common/mask.hpp"
+#include "kernels/common/seqlen.hpp"
+#include "kernels/flash/flash.hpp"
+#include "kernels/simt/cuda.hpp"
+
+namespace attncheck::flash::detail {
+
+// Storage <-> float32 (accumulation). Stores round to nearest even.
+template <typename T> __device__ __forceinline__ float to_float(T x);
+template <> __device__ __forceinline__ float to_float<float>(float x) { return x; }
+template <> __device__ __forceinline__ float to_float<__nv_bfloat16>(__nv_bfloat16 x) {
+  return __bfloat162float(x);
+}
+template <> __device__ __forceinline__ float to_float<__half>(__half x) { return __half2float(x); }
+
+template <typename T> __device__ __forceinline__ T from_float(float x);
+template <> __device__ __forceinline__ float from_float<float>(float x) { return x; }
+template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) {
+  return __float2bfloat16_rn(x);
+}
+template <> __device__ __forceinline__ __half from_float<__half>(float x) { return __float2half_rn(x); }
+
+// Threads per block: one query row (forward, dQ) or one key row (dK, dV) each.
+inline constexpr int k_rows_per_block = 64;
+
+// Rows of the other operand staged in shared memory per step: two
+// [rows][kD] float tiles stay at 32 KiB, under the 48 KiB static limit.
+template <int kD>
+__host__ __device__ constexpr int tile_rows() {
+  return kD <= 64 ? 64 : 4096 / kD;
+}
+
+// Zeroes the padding rows of a [total, heads, width] tensor (and sets the
+// padding entries of an optional [heads, total] LSE to -inf). Real rows are
+// those of [start(b), start(b) + len(b)) for some sequence b.
+template <typename T>
+__global__ void zero_padding_rows(T* x, float* lse, int total, int heads, int width,
+                                  const int* cu, const int* cu_padded, int batch) {
+  const int r = blockIdx.x * blockDim.x + threadIdx.x;
+  if (r >= total) return;
+  // The last sequence starting at or before r (starts are non-decreasing).
+  int lo = 0, hi = batch;  // search in [lo, hi)
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    const int start = cu_padded ? cu_padded[mid] : cu[mid];
+    if (start <= r) lo = mid + 1; else hi = mid;
+  }
+  const int b = lo - 1;
+  if (b >= 0) {
+    const int start = cu_padded ? cu_padded[b] : cu[b];
+    if (r < start + (cu[b + 1] - cu[b])) return;  // a real row
+  }
+  if (x) {
+    for (int e = 0; e < heads * width; ++e) x[(long long)r * heads * width + e] = from_float<T>(0.0f);
+  }
+  if (lse) {
+    for (int h = 0; h < heads; ++h) lse[(long long)h * total + r] = -INFINITY;
+  }
+}
+
+template <typename T>
+cudaError_t zero_padding(T* x, float* lse, int total, int heads, int width, const int* cu,
+                         const int* cu_padded, int batch, cudaStream_t stream) {
+  if (total == 0) return cudaSuccess;
+  const int threads = 128;
+  ATTNCHECK_LAUNCH((zero_padding_rows<T>), dim3((total + threads - 1) / threads), dim3(threads), 0,
+                   stream, x, lse, total, heads, width, cu, cu_padded, batch);
+  return cudaGetLastError();
+}
+
+// Calls f.template operator()<T, kD>() for the storage type and the smallest
+// head-dim tile holding max(D, Dv).
+template <typename F>
+cudaError_t dispatch(const FwdParams& p, F&& f) {
+  const int d = p.head_dim > p.head_dim_v ? p.head_dim : p.head_dim_v;
+  auto by_dim = [&](auto tag) -> cudaError_t {
+    using T = typename decltype(tag)::type;
+    if (d <= 32) return f.template operator()<T, 32>();
+    if (d <= 64) return f.template operator()<T, 64>();
+    if (d <= 128) return f.template operator()<T, 128>();
+    return f.template operator()<T, 256>();
+  };
+  switch (p.dtype) {
+    case Dtype::Float32: return by_dim(std::type_identity<float>{});
+    case Dtype::BFloat16: return by_dim(std::type_identity<__nv_bfloat16>{});
+    case Dtype::Float16: return by_dim(std::type_identity<__half>{});
+  }
+  return cudaErrorInvalidValue;
+}
+
+inline bool valid(const FwdParams& p) {
+  return p.batch >= 0 && p.heads_q >= 1 && p.heads_kv >= 1 && p.heads_q % p.heads_kv == 0 &&
+         p.head_dim >= 1 && p.head_dim_v >= 1 && p.head_dim <= k_max_head_dim &&
+         p.head_dim_v <= k_max_head_dim && p.total_q >= 0 && p.total_kv >= 0 &&
+         p.max_seqlen_q >= 0 && p.max_seqlen_kv >= 0 && p.cu_seqlens_q && p.cu_seqlens_kv;
+}
+
+}  // namespace attncheck::flash::detail

@@ -1,0 +1,100 @@
+// Flash attention forward: one thread per query row, key/value tiles staged
+// in shared memory, an online softmax per row (kernels/common/online_softmax.hpp).
+#include "kernels/common/online_softmax.hpp"
+#include "kernels/flash/flash_common.cuh"
+
+namespace attncheck::flash {
+namespace detail {
+
+// Block (x: query tile, y: q head, z: sequence).
+template <typename T, int kD>
+__global__ void __launch_bounds__(k_rows_per_block) flash_fwd_kernel(const FwdParams p) {
+  constexpr int kN = tile_rows<kD>();
+  __shared__ float k_tile[kN][kD];
+  __shared__ float v_tile[kN][kD];
+  const int h = blockIdx.y;
+  const kernels::SeqlenInfo s(p.cu_seqlens_q, p.cu_seqlens_kv, p.cu_seqlens_q_padded,
+                              p.cu_seqlens_kv_padded, blockIdx.z);
+  const int m0 = blockIdx.x * k_rows_per_block;
+  if (m0 >= s.q_len) return;  // the whole block: no barrier is skipped by part of it
+  const int kvh = h / (p.heads_q / p.heads_kv);  // GQA: q head h reads kv head h / group
+  const int d = p.head_dim, dv = p.head_dim_v;
+  const int i = m0 + int(threadIdx.x);
+  const bool active = i < s.q_len;
+  const int m_last = min(m0 + k_rows_per_block, s.q_len) - 1;
+  // Keys any row of the tile sees (interval ends are monotone in the row).
+  const int n_begin = p.mask.keys(m0, s.q_len, s.kv_len).lo;
+  const int n_end = p.mask.keys(m_last, s.q_len, s.kv_len).hi;
+  const kernels::KeyRange mine = active ? p.mask.keys(i, s.q_len, s.kv_len) : kernels::KeyRange{0, 0};
+
+  const T* q = static_cast<const T*>(p.q);
+  const T* k = static_cast<const T*>(p.k);
+  const T* v = static_cast<const T*>(p.v);
+  float q_row[kD];
+  float acc[kD];
+  for (int c = 0; c < kD; ++c) {
+    q_row[c] = active && c < d ? to_float(q[((long long)(s.q_start + i) * p.heads_q + h) * d + c]) : 0.0f;
+    acc[c] = 0.0f;
+  }
+  kernels::OnlineSoftmax sm;
+  for (int n0 = n_begin; n0 < n_end; n0 += kN) {
+    __syncthreads();  // the previous tile is consumed
+    for (int e = threadIdx.x; e < kN * kD; e += blockDim.x) {
+      const int r = e / kD, c = e % kD, j = n0 + r;
+      const long long row = (long long)(s.kv_start + j) * p.heads_kv + kvh;
+      k_tile[r][c] = j < n_end && c < d ? to_float(k[row * d + c]) : 0.0f;
+      v_tile[r][c] = j < n_end && c < dv ? to_float(v[row * dv + c]) : 0.0f;
+    }
+    __syncthreads();
+    if (!active) continue;
+    // S = scale * q k^T over the tile's keys this row sees; the rest -inf.
+    float scores[kN];
+    float tile_max = -INFINITY;
+    for (int r = 0; r < kN; ++r) {
+      const int j = n0 + r;
+      if (j >= n_end || !mine.contains(j)) {
+        scores[r] = -INFINITY;
+        continue;
+      }
+      float dot = 0.0f;
+      for (int c = 0; c < d; ++c) dot += q_row[c] * k_tile[r][c];
+      scores[r] = dot * p.softmax_scale;
+      tile_max = fmaxf(tile_max, scores[r]);
+    }
+    // O = alpha * O + sum_j exp(s_j - m) v_j
+    const float alpha = sm.rescale(tile_max);
+    for (int c = 0; c < dv; ++c) acc[c] *= alpha;
+    for (int r = 0; r < kN; ++r) {
+      const float pr = sm.prob(scores[r]);
+      if (pr == 0.0f) continue;
+      sm.l += pr;
+      for (int c = 0; c < dv; ++c) acc[c] += pr * v_tile[r][c];
+    }
+  }
+  if (!active) return;
+  T* o = static_cast<T*>(p.o);
+  const float inv = sm.inv_sum();  // 0 for a row that saw no key: O = 0
+  for (int c = 0; c < dv; ++c) {
+    o[((long long)(s.q_start + i) * p.heads_q + h) * dv + c] = from_float<T>(acc[c] * inv);
+  }
+  p.lse[(long long)h * p.total_q + s.q_start + i] = sm.lse();
+}
+
+}  // namespace detail
+
+cudaError_t forward(const FwdParams& p, cudaStream_t stream) {
+  if (!detail::valid(p) || !p.q || !p.k || !p.v || !p.o || !p.lse) return cudaErrorInvalidValue;
+  return detail::dispatch(p, [&]<typename T, int kD>() -> cudaError_t {
+    if (p.batch > 0 && p.max_seqlen_q > 0) {
+      const dim3 grid((p.max_seqlen_q + detail::k_rows_per_block - 1) / detail::k_rows_per_block,
+                      p.heads_q, p.batch);
+      ATTNCHECK_LAUNCH((detail::flash_fwd_kernel<T, kD>), grid, dim3(detail::k_rows_per_block), 0,
+                       stream, p);
+      if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+    }
+    return detail::zero_padding(static_cast<T*>(p.o), p.lse, p.total_q, p.heads_q, p.head_dim_v,
+                                p.cu_seqlens_q, p.cu_seqlens_q_padded, p.batch, stream);
+  });
+}
+
+}  // namespace attncheck::flash
