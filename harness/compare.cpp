@@ -27,7 +27,7 @@ std::vector<bool> element_mask(const std::vector<bool>& real_rows, std::size_t e
 TensorCheck compare_calibrated(const std::string& name, std::span<const float> impl,
                                std::span<const double> ref, std::span<const double> mag,
                                std::span<const float> base, const std::vector<bool>& mask,
-                               double rtol) {
+                               double rtol, double dtype_roundoff) {
   TensorCheck c;
   c.tensor = name;
   if (impl.size() != ref.size() || base.size() != ref.size() || mask.size() != ref.size() ||
@@ -44,7 +44,8 @@ TensorCheck compare_calibrated(const std::string& name, std::span<const float> i
     max_ref = std::max(max_ref, std::abs(ref[e]));
     c.base_err = std::max(c.base_err, std::abs(double(base[e]) - ref[e]));
   }
-  const double tensor_bound = rtol * c.base_err + k_eps_f32 * max_ref;
+  const double tensor_bound = rtol * c.base_err + k_eps_f32 * max_ref + k_flt_min;
+  const double per_mag = k_eps_f32 * k_gamma + k_dtype * dtype_roundoff;
   for (std::size_t e = 0; e < ref.size(); ++e) {
     if (!mask[e]) continue;
     const double x = impl[e];
@@ -69,7 +70,7 @@ TensorCheck compare_calibrated(const std::string& name, std::span<const float> i
       return c;
     }
     const double err = std::abs(x - ref[e]);
-    const double bound = tensor_bound + (mag.empty() ? 0.0 : k_eps_f32 * k_gamma * mag[e]);
+    const double bound = tensor_bound + (mag.empty() ? 0.0 : per_mag * mag[e]);
     const double ratio = bound > 0 ? err / bound
                                    : (err > 0 ? std::numeric_limits<double>::infinity() : 0.0);
     c.err = std::max(c.err, err);
@@ -84,7 +85,7 @@ TensorCheck compare_calibrated(const std::string& name, std::span<const float> i
     const std::size_t w = std::size_t(c.worst);
     c.message = fmt::format(
         "{}: error {:.3e} at element {} (impl {:.9g}, reference {:.9g}) exceeds its bound {:.3e} "
-        "= {} x baseline error {:.3e} + float32 noise floor (ratio {:.3g})",
+        "= {} x baseline error {:.3e} + noise floors (ratio {:.3g})",
         name, std::abs(double(impl[w]) - ref[w]), w, impl[w], ref[w], c.bound, rtol, c.base_err,
         c.ratio);
   }
@@ -95,11 +96,12 @@ std::vector<TensorCheck> compare_forward(const Batch& b, const Results<float>& i
                                          const Results<double>& ref, const Results<double>& mag,
                                          const Results<float>& base) {
   const auto rq = b.real_q_rows();
+  const double u = unit_roundoff(b.dtype);
   return {
       compare_calibrated("out", impl.out, ref.out, mag.out, base.out,
-                         element_mask(rq, ref.out.size(), Layout::TokenMajor), k_rtol_forward),
+                         element_mask(rq, ref.out.size(), Layout::TokenMajor), k_rtol_forward, u),
       compare_calibrated("lse", impl.lse, ref.lse, mag.lse, base.lse,
-                         element_mask(rq, ref.lse.size(), Layout::HeadMajor), k_rtol_forward),
+                         element_mask(rq, ref.lse.size(), Layout::HeadMajor), k_rtol_forward, u),
   };
 }
 
@@ -108,13 +110,14 @@ std::vector<TensorCheck> compare_backward(const Batch& b, const Results<float>& 
                                           const Results<float>& base) {
   const auto rq = b.real_q_rows();
   const auto rk = b.real_kv_rows();
+  const double u = unit_roundoff(b.dtype);
   return {
       compare_calibrated("dq", impl.dq, ref.dq, mag.dq, base.dq,
-                         element_mask(rq, ref.dq.size(), Layout::TokenMajor), k_rtol_backward),
+                         element_mask(rq, ref.dq.size(), Layout::TokenMajor), k_rtol_backward, u),
       compare_calibrated("dk", impl.dk, ref.dk, mag.dk, base.dk,
-                         element_mask(rk, ref.dk.size(), Layout::TokenMajor), k_rtol_backward),
+                         element_mask(rk, ref.dk.size(), Layout::TokenMajor), k_rtol_backward, u),
       compare_calibrated("dv", impl.dv, ref.dv, mag.dv, base.dv,
-                         element_mask(rk, ref.dv.size(), Layout::TokenMajor), k_rtol_backward),
+                         element_mask(rk, ref.dv.size(), Layout::TokenMajor), k_rtol_backward, u),
   };
 }
 

@@ -159,8 +159,9 @@ __global__ void __launch_bounds__(k_rows_per_block) flash_bwd_dq_kernel(const Bw
 }  // namespace detail
 
 cudaError_t backward(const BwdParams& p, cudaStream_t stream) {
-  if (!detail::valid(p) || !p.q || !p.k || !p.v || !p.o || !p.lse || !p.dout || !p.dq || !p.dk ||
-      !p.dv || (!p.workspace && p.total_q > 0)) {
+  const bool grads_present = p.total_q == 0 || (p.dout && p.dq && p.workspace);
+  if (!detail::valid(p) || !detail::buffers_present(p) || !grads_present ||
+      (p.total_kv > 0 && (!p.dk || !p.dv))) {
     return cudaErrorInvalidValue;
   }
   return detail::dispatch(p, [&]<typename T, int kD>() -> cudaError_t {

@@ -102,4 +102,9 @@ inline bool valid(const FwdParams& p) {
          p.max_seqlen_q >= 0 && p.max_seqlen_kv >= 0 && p.cu_seqlens_q && p.cu_seqlens_kv;
 }
 
+// Buffers of empty tensors may be null (a zero-byte allocation).
+inline bool buffers_present(const FwdParams& p) {
+  return (p.total_q == 0 || (p.q && p.o && p.lse)) && (p.total_kv == 0 || (p.k && p.v));
+}
+
 }  // namespace attncheck::flash::detail

@@ -83,7 +83,7 @@ __global__ void __launch_bounds__(k_rows_per_block) flash_fwd_kernel(const FwdPa
 }  // namespace detail
 
 cudaError_t forward(const FwdParams& p, cudaStream_t stream) {
-  if (!detail::valid(p) || !p.q || !p.k || !p.v || !p.o || !p.lse) return cudaErrorInvalidValue;
+  if (!detail::valid(p) || !detail::buffers_present(p)) return cudaErrorInvalidValue;
   return detail::dispatch(p, [&]<typename T, int kD>() -> cudaError_t {
     if (p.batch > 0 && p.max_seqlen_q > 0) {
       const dim3 grid((p.max_seqlen_q + detail::k_rows_per_block - 1) / detail::k_rows_per_block,

@@ -192,12 +192,14 @@ Refs refs(const Case& c, bool grads) {
 TensorCheck check_out(const Built& bt, const Refs& r, const std::vector<float>& impl) {
   const Batch& b = bt.c.batch;
   return compare_calibrated("out", impl, r.oracle.value.out, r.oracle.magnitude.out, r.base.out,
-                            token_mask(bt.real_q, b.num_heads_q * b.head_dim_v), k_rtol_forward);
+                            token_mask(bt.real_q, b.num_heads_q * b.head_dim_v), k_rtol_forward,
+                            unit_roundoff(b.dtype));
 }
 TensorCheck check_lse(const Built& bt, const Refs& r, const std::vector<float>& impl) {
   const Batch& b = bt.c.batch;
   return compare_calibrated("lse", impl, r.oracle.value.lse, r.oracle.magnitude.lse, r.base.lse,
-                            head_mask(bt.real_q, b.num_heads_q), k_rtol_forward);
+                            head_mask(bt.real_q, b.num_heads_q), k_rtol_forward,
+                            unit_roundoff(b.dtype));
 }
 TensorCheck check_dq(const Built& bt, const Refs& r, const std::vector<float>& impl,
                      bool with_floor = true) {
@@ -207,7 +209,7 @@ TensorCheck check_dq(const Built& bt, const Refs& r, const std::vector<float>& i
                             with_floor ? std::span<const double>(r.oracle.magnitude.dq)
                                        : std::span<const double>(none),
                             r.base.dq, token_mask(bt.real_q, b.num_heads_q * b.head_dim),
-                            k_rtol_backward);
+                            k_rtol_backward, unit_roundoff(b.dtype));
 }
 
 void expect_all_pass(const std::vector<TensorCheck>& checks, const std::string& ctx) {
@@ -386,7 +388,7 @@ TEST(CompareCalibrated, SizeMismatchFails) {
   const std::vector<float> impl(3, 0.0f), base(4, 0.0f);
   const std::vector<double> ref(4, 0.0);
   const TensorCheck c = compare_calibrated("x", impl, ref, {}, base, std::vector<bool>(4, true),
-                                           k_rtol_forward);
+                                           k_rtol_forward, 0.0);
   EXPECT_FALSE(c.pass);
   EXPECT_TRUE(contains(c.message, "size mismatch"));
 }
@@ -438,14 +440,16 @@ TEST(CompareCalibrated, MagnitudeFloorAdmitsFloat32NoiseWhereTermsCancel) {
       << big.worst;
   EXPECT_TRUE(contains(big.message, "dq: error"));
   // The bound at that element is exactly compare.hpp's formula:
-  // rtol x baseline error + eps_f32 x max|ref| + k_gamma x eps_f32 x mag.
+  // rtol x baseline error + eps_f32 x max|ref| + FLT_MIN
+  //   + (k_gamma x eps_f32 + k_dtype x u_dtype) x mag.
   const auto mask = token_mask(bt.real_q, b.num_heads_q * b.head_dim);
   double base_err = 0.0;
   for (std::size_t e = 0; e < ref.size(); ++e) {
     if (mask[e]) base_err = std::max(base_err, std::abs(double(r.base.dq[e]) - ref[e]));
   }
-  const double want = k_rtol_backward * base_err + k_eps_f32 * max_abs(ref, mask) +
-                      k_gamma * k_eps_f32 * mag[std::size_t(big.worst)];
+  const double want = k_rtol_backward * base_err + k_eps_f32 * max_abs(ref, mask) + k_flt_min +
+                      (k_gamma * k_eps_f32 + k_dtype * unit_roundoff(b.dtype)) *
+                          mag[std::size_t(big.worst)];
   EXPECT_NEAR(big.bound, want, 1e-12 * want);
   EXPECT_DOUBLE_EQ(big.base_err, base_err);
 }
