@@ -71,14 +71,16 @@ Results<S> attention_impl(const Batch& b, const Inputs& in, bool with_grads, Res
     const int q0 = b.q_start(seq), k0 = b.kv_start(seq);
     if (lq == 0 || lk == 0) continue;  // every query sees no key: O = 0, LSE = -inf
 
-    // Additive mask: 0 where visible, -inf where not; rows that see no key.
-    Mat<S> bias(lq, lk);
+    // Additive mask: 0 where visible, -inf where not; `keep` the same as 1/0;
+    // rows that see no key.
+    Mat<S> bias(lq, lk), keep(lq, lk);
     Eigen::Array<bool, Eigen::Dynamic, 1> row_sees(lq);
     for (int i = 0; i < lq; ++i) {
       bool any = false;
       for (int j = 0; j < lk; ++j) {
         const bool vis = visible(b.mask, i, j, lq, lk);
         bias(i, j) = vis ? S(0) : k_neg_inf;
+        keep(i, j) = vis ? S(1) : S(0);
         any = any || vis;
       }
       row_sees(i) = any;
@@ -108,7 +110,9 @@ Results<S> attention_impl(const Batch& b, const Inputs& in, bool with_grads, Res
             continue;
           }
           const S m = p.row(i).maxCoeff();
-          p.row(i) = (p.row(i).array() - m).exp().matrix();  // masked: exp(-inf) = 0
+          // Eigen's vectorized exp clamps its argument, so exp(-inf) comes out as
+          // ~1e-308 (double) or ~1e-38 (float), not 0: zero masked keys exactly.
+          p.row(i) = (p.row(i).array() - m).exp().matrix().cwiseProduct(keep.row(i));
           const S l = p.row(i).sum();
           p.row(i) /= l;
           lse(i) = m + std::log(l);
