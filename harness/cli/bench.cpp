@@ -12,6 +12,7 @@
 #include "harness/cli/verbs.hpp"
 #include "harness/registry.hpp"
 #include "properties/campaign.hpp"
+#include "properties/generators.hpp"
 #include "reference/attention.hpp"
 
 namespace attncheck::cli {
@@ -90,6 +91,31 @@ Action add_bench(CLI::App& app) {
     std::cout << fmt::format("{:<52} {:>12.2f} {:>10}\n", "  GEMM flops / time", g, "GFLOP/s");
     std::cout << fmt::format("{:<52} {:>12.1f} {:>10}\n", "  fraction of best GEMM (target >= 50)",
                              100.0 * g / peak, "%");
+    // Every registered implementation, forward + backward, on the cases the CI
+    // suite generates (buffers up to 256 rows, head dims up to 64).
+    {
+      gen::GenOptions ci;
+      ci.max_tokens = 256;
+      ci.max_head_dim = 64;
+      std::vector<Case> cases;
+      for (int i = 0; i < 100; ++i) {
+        cases.push_back(gen::build_case(gen::case_spec(ci)(rc::Random(100 + i), i % 101).value()));
+      }
+      for (const auto& impl : builtin_registry().all()) {
+        int ran = 0;
+        const auto t0 = Clock::now();
+        for (const Case& one : cases) {
+          if (skip_reason(impl, one.batch)) continue;
+          run_implementation(impl, one, impl.caps.backward);
+          ++ran;
+        }
+        const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+        std::cout << fmt::format("{:<52} {:>12.1f} {:>10}\n",
+                                 fmt::format("{} ({}) fwd+bwd, CI cases (T<=256, D<=64)",
+                                             impl.name, impl.device),
+                                 ran / secs, "cases/s");
+      }
+    }
     if (!*skip_campaign) {
       props::CampaignOptions o;  // the defaults of `attncheck fuzz`
       std::ostringstream sink;
