@@ -1,6 +1,7 @@
-// The registry entry of kernels/flash run through kernels/simt (device
-// "simt"): host float32 values converted to the storage dtype, device buffers,
-// forward (+ backward), results converted back.
+// The registry entries of kernels/flash: host float32 values converted to the
+// storage dtype, device buffers, forward (+ backward), results converted back.
+// Compiled twice: for simt (the CPU) and with ATTNCHECK_NATIVE_CUDA against
+// libcudart (device "cuda").
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <fmt/format.h>
@@ -14,7 +15,13 @@
 #include "harness/impl_flash.hpp"
 #include "kernels/flash/flash.hpp"
 
-namespace attncheck {
+#if defined(ATTNCHECK_NATIVE_CUDA)
+#define ATTNCHECK_IMPL_BACKEND cuda_backend
+#else
+#define ATTNCHECK_IMPL_BACKEND simt_backend
+#endif
+
+namespace attncheck::ATTNCHECK_IMPL_BACKEND {
 
 namespace {
 
@@ -126,6 +133,16 @@ flash::Dtype to_flash(DType t) {
 
 }  // namespace
 
+#if defined(ATTNCHECK_NATIVE_CUDA)
+std::string device_unavailable() {
+  int count = 0;
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess) return fmt::format("no CUDA device ({})", cudaGetErrorString(e));
+  if (count == 0) return "no CUDA device";
+  return {};
+}
+#endif
+
 void run_flash(const Case& c, bool grads, Results<float>& out) {
   const Batch& b = c.batch;
   const DType t = b.dtype;
@@ -190,4 +207,4 @@ void run_flash(const Case& c, bool grads, Results<float>& out) {
   decode(download(dv), t, out.dv);
 }
 
-}  // namespace attncheck
+}  // namespace attncheck::ATTNCHECK_IMPL_BACKEND

@@ -117,11 +117,34 @@ Registry make_builtin() {
            .device = "simt",
            .description = "kernels/flash (FlashAttention-2, fwd+bwd) run on the CPU by kernels/simt",
            .caps = flash_caps,
-           .run = run_flash});
+           .run = simt_backend::run_flash});
+#if defined(ATTNCHECK_WITH_CUDA)
+  // On a machine with a usable GPU the same kernels run natively too.
+  if (cuda_backend::device_unavailable().empty()) {
+    reg.add({.name = "flash-cuda",
+             .device = "cuda",
+             .description = "kernels/flash (FlashAttention-2, fwd+bwd) on the GPU",
+             .caps = flash_caps,
+             .run = cuda_backend::run_flash});
+  }
+#endif
   return reg;
 }
 
 }  // namespace
+
+std::vector<std::string> unregistered() {
+  std::vector<std::string> out;
+#if defined(ATTNCHECK_WITH_CUDA)
+  if (const auto why = cuda_backend::device_unavailable(); !why.empty()) {
+    out.push_back("flash-cuda (device cuda): " + why);
+  }
+#else
+  out.push_back("flash-cuda (device cuda): this build has no CUDA (nvcc not found or "
+                "ATTNCHECK_ENABLE_CUDA=OFF)");
+#endif
+  return out;
+}
 
 const Registry& builtin_registry() {
   static const Registry reg = make_builtin();

@@ -60,6 +60,9 @@ class Registry {
 
 // The implementations built into this binary.
 const Registry& builtin_registry();
+// Implementations this binary knows but did not register, with the reason
+// (e.g. "flash-cuda (device cuda): no CUDA device").
+std::vector<std::string> unregistered();
 
 std::string describe(const Capabilities& caps);
 

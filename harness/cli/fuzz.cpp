@@ -39,6 +39,7 @@ Action add_list(CLI::App& app) {
       std::cout << fmt::format("{:<18} {:<7} {}\n", impl.name, impl.device, describe(impl.caps));
       std::cout << fmt::format("{:<18} {:<7} {}\n", "", "", impl.description);
     }
+    for (const auto& why : unregistered()) std::cout << "not registered: " << why << "\n";
     std::cout << "\nproperties:\n";
     for (const auto& p : props::all_properties()) {
       std::cout << fmt::format("  {:<4} {:<13} {}\n", p.code, p.name, p.what);

@@ -11,11 +11,24 @@
 // that sees no key gets O = 0, LSE = -inf and no gradient.
 #pragma once
 
-#include <cuda_runtime_api.h>
-
 #include "kernels/common/mask.hpp"
+#include "kernels/simt/runtime_api.hpp"
 
-namespace attncheck::flash {
+// The same source is built for simt and natively; an inline namespace per
+// build keeps both in one program (a CPU and a GPU registry entry).
+#if defined(__CUDACC__) || defined(ATTNCHECK_NATIVE_CUDA)
+#define ATTNCHECK_FLASH_BACKEND cuda
+#else
+#define ATTNCHECK_FLASH_BACKEND simt
+#endif
+#define ATTNCHECK_FLASH_BEGIN \
+  namespace attncheck::flash {  \
+  inline namespace ATTNCHECK_FLASH_BACKEND {
+#define ATTNCHECK_FLASH_END \
+  }                         \
+  }
+
+ATTNCHECK_FLASH_BEGIN
 
 enum class Dtype { Float32, BFloat16, Float16 };
 
@@ -61,4 +74,4 @@ cudaError_t forward(const FwdParams& p, cudaStream_t stream);
 // fixed order inside one block, so results are bitwise reproducible.
 cudaError_t backward(const BwdParams& p, cudaStream_t stream);
 
-}  // namespace attncheck::flash
+ATTNCHECK_FLASH_END

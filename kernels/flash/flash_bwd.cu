@@ -7,7 +7,7 @@
 // No atomics: each output element has one writer, sums run in a fixed order.
 #include "kernels/flash/flash_common.cuh"
 
-namespace attncheck::flash {
+ATTNCHECK_FLASH_BEGIN
 namespace detail {
 
 // Di for every row of every q head (padding rows too: never read).
@@ -198,4 +198,4 @@ cudaError_t backward(const BwdParams& p, cudaStream_t stream) {
   });
 }
 
-}  // namespace attncheck::flash
+ATTNCHECK_FLASH_END

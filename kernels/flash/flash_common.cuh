@@ -10,7 +10,8 @@
 #include "kernels/flash/flash.hpp"
 #include "kernels/simt/cuda.hpp"
 
-namespace attncheck::flash::detail {
+ATTNCHECK_FLASH_BEGIN
+namespace detail {
 
 // Storage <-> float32 (accumulation). Stores round to nearest even.
 template <typename T> __device__ __forceinline__ float to_float(T x);
@@ -107,4 +108,5 @@ inline bool buffers_present(const FwdParams& p) {
   return (p.total_q == 0 || (p.q && p.o && p.lse)) && (p.total_kv == 0 || (p.k && p.v));
 }
 
-}  // namespace attncheck::flash::detail
+}  // namespace detail
+ATTNCHECK_FLASH_END

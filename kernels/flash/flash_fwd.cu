@@ -3,7 +3,7 @@
 #include "kernels/common/online_softmax.hpp"
 #include "kernels/flash/flash_common.cuh"
 
-namespace attncheck::flash {
+ATTNCHECK_FLASH_BEGIN
 namespace detail {
 
 // Block (x: query tile, y: q head, z: sequence).
@@ -97,4 +97,4 @@ cudaError_t forward(const FwdParams& p, cudaStream_t stream) {
   });
 }
 
-}  // namespace attncheck::flash
+ATTNCHECK_FLASH_END

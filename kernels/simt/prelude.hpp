@@ -10,7 +10,7 @@
 // fibers.
 #pragma once
 
-#include <cuda_runtime_api.h>  // cudaError_t, cudaStream_t, dim3 (host API, no device code)
+#include "kernels/simt/runtime_api.hpp"  // cudaError_t, dim3, ...; the simt_cudaXxx names
 #include <cuda_bf16.h>         // __nv_bfloat16, exact round-to-nearest-even on the host
 #include <cuda_fp16.h>         // __half
 
@@ -61,9 +61,11 @@ extern thread_local const ThreadView* t_view;  // the running fiber's view
 
 SIMT_UNCHECKED void sync_block(const char* file, unsigned line);
 SIMT_UNCHECKED void sync_warp(unsigned mask, const char* file, unsigned line);
-// Warp collective: every lane in `mask` contributes `bytes` from `in`; after
-// all arrived, lane-indexed contributions are readable through the returned
-// pointer (stride `bytes`, 32 slots).
+// Warp collective: every lane in `mask` contributes `bytes` (<= 16) from `in`;
+// after all arrived, lane-indexed contributions are readable through the
+// returned pointer: 32 slots of k_warp_slot bytes, lane l's at l * k_warp_slot
+// (a lane that does not exist, in a partial last warp, has an all-zero slot).
+inline constexpr std::size_t k_warp_slot = 16;
 SIMT_UNCHECKED const unsigned char* warp_exchange(unsigned mask, const void* in, std::size_t bytes,
                                                   const char* file, unsigned line);
 SIMT_UNCHECKED unsigned lane_id();
@@ -126,7 +128,7 @@ T shuffle(unsigned mask, T var, int src_lane_of, int width, int mode, const char
     case 3: src = lane - src_lane_of >= base ? lane - src_lane_of : lane; break;           // up
   }
   T out;
-  std::memcpy(&out, all + std::size_t(src) * sizeof(T), sizeof(T));
+  std::memcpy(&out, all + std::size_t(src) * k_warp_slot, sizeof(T));
   return out;
 }
 }  // namespace simt::detail
@@ -159,7 +161,7 @@ inline unsigned __ballot_sync(unsigned mask, int predicate,
   unsigned bits = 0;
   for (unsigned l = 0; l < 32; ++l) {
     int v;
-    std::memcpy(&v, all + l * sizeof v, sizeof v);
+    std::memcpy(&v, all + l * ::simt::detail::k_warp_slot, sizeof v);
     if ((mask >> l & 1u) && v) bits |= 1u << l;
   }
   return bits;
@@ -168,9 +170,11 @@ inline int __any_sync(unsigned mask, int predicate,
                       std::source_location loc = std::source_location::current()) {
   return __ballot_sync(mask, predicate, loc) != 0;
 }
+// No participating lane false (not `ballot == mask`: a full mask in a partial
+// last warp names lanes that do not exist, and they vote nothing).
 inline int __all_sync(unsigned mask, int predicate,
                       std::source_location loc = std::source_location::current()) {
-  return __ballot_sync(mask, predicate, loc) == mask;
+  return __ballot_sync(mask, predicate == 0, loc) == 0;
 }
 
 // ---- Atomics. Blocks run concurrently on several OS threads: real atomics.

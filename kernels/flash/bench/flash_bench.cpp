@@ -3,8 +3,6 @@
 //   forward 4 * B * S^2 * H * D (halved when causal), backward 2.5 x forward.
 // Built natively (flash-bench-cuda, for a GPU) and on simt (flash-bench, a
 // CPU smoke run of the same code at small sizes).
-#include <cuda_runtime_api.h>
-
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <random>
@@ -13,7 +11,7 @@
 
 #include <cuda_bf16.h>
 
-#include "kernels/flash/flash.hpp"
+#include "kernels/flash/flash.hpp"  // and the runtime API of this build
 
 namespace {
 
