@@ -12,6 +12,16 @@
 #   race detector of kernels/simt/racecheck.cpp.
 
 find_package(Boost 1.74 REQUIRED COMPONENTS context)
+
+# CUDA's fmaf is one instruction; on x86-64 without -mfma it is a libm call
+# that made an FMA-bound kernel 8x slower (simt-bench). fmaf is correctly
+# rounded either way, and -std=c++20 keeps a*b+c unfused, so results do not
+# change. Used only when the build machine has FMA.
+include(CheckCXXSourceRuns)
+set(CMAKE_REQUIRED_FLAGS -mfma)
+check_cxx_source_runs("int main() { return __builtin_cpu_supports(\"fma\") ? 0 : 1; }"
+                      ATTNCHECK_HOST_HAS_FMA)
+unset(CMAKE_REQUIRED_FLAGS)
 find_package(CUDAToolkit REQUIRED)  # headers only: cuda_runtime_api.h, cuda_bf16.h, cuda_fp16.h
 
 function(attncheck_simt_kernels name)
@@ -38,6 +48,9 @@ function(attncheck_simt_kernels name)
   add_library(${name} STATIC ${copies})
   target_include_directories(${name} PRIVATE ${dirs})  # the .cu's own quoted includes
   target_link_libraries(${name} PUBLIC simt_runtime ${ARG_LIBS} PRIVATE attncheck_warnings)
+  if(ATTNCHECK_HOST_HAS_FMA)
+    target_compile_options(${name} PRIVATE -mfma)
+  endif()
   if(ARG_RACE_CHECK)
     target_compile_options(${name} PRIVATE -fsanitize=thread)
     target_link_libraries(${name} PUBLIC simt_racecheck)

@@ -77,7 +77,7 @@ expect 2 "unknown property" fuzz --property P99 --no-progress
 expect 2 "unknown dtype" fuzz --dtypes int8 --no-progress
 expect 2 "reproduce" fuzz --impl reference-f32 --property P1 --reproduce garbage --no-progress
 expect 2 "subcommand" 
-expect 0 "attncheck: 9 cases, 0 failed" fuzz --cases 1 --no-progress
+expect 0 "attncheck: 9 cases, 0 failed" fuzz --impl reference-f32 --cases 1 --no-progress
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures CLI expectation(s) failed"

@@ -57,7 +57,12 @@ struct ThreadView {
 };
 
 namespace detail {
-extern thread_local const ThreadView* t_view;  // the running fiber's view
+// The running fiber's view. The general-dynamic TLS model: with the default
+// initial-exec one, GCC 12's -fsanitize=null checks &t_view with the flags of
+// an `add x@gottpoff(%rip)` that the linker relaxes into a `lea` (which sets
+// none), so kernels report a "load of null pointer" at random. In an
+// executable the linker still relaxes the access to a %fs-relative one.
+extern thread_local const ThreadView* t_view __attribute__((tls_model("global-dynamic")));
 
 SIMT_UNCHECKED void sync_block(const char* file, unsigned line);
 SIMT_UNCHECKED void sync_warp(unsigned mask, const char* file, unsigned line);

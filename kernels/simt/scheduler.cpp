@@ -246,8 +246,12 @@ void run_block(const char* kernel, dim3 grid, dim3 block, unsigned linear_block,
       b.shadow.clear();  // accesses before the barrier are ordered before those after
       continue;
     }
-    const Thread& w = first_warp ? *first_warp : *first_done;
-    const Warp& warp = b.warps[w.linear / 32];
+    if (!first_warp) {  // cannot happen: nothing runnable, no barrier, not all done
+      b.fail(fmt::format("{}: no thread can run and none waits (simt internal error)", describe(b)));
+      break;
+    }
+    const Thread& w = *first_warp;
+    const WarpGroup& warp = b.warps[w.linear / 32].groups[std::size_t(w.warp_group)];
     b.fail(fmt::format(
         "{}: deadlock: {} waits at a warp collective at {} (mask {:#010x}, arrived {:#010x}) "
         "that the other lanes never reach{}",
@@ -295,30 +299,37 @@ const unsigned char* warp_exchange(unsigned mask, const void* in, std::size_t by
                         describe(*b), describe(*b, *t), site(file, line), mask, lane));
     yield_to_scheduler();  // never resumed: the block has failed
   }
-  if (w.arrived != 0 && w.mask != mask) {
-    b->fail(fmt::format("{}: divergent warp collectives: {} at {} with mask {:#010x} while lanes "
-                        "{:#010x} wait at {} with mask {:#010x}",
-                        describe(*b), describe(*b, *t), site(file, line), mask, w.arrived,
-                        site(w.file, w.line), w.mask));
-    yield_to_scheduler();
+  // The group of this mask. Lanes may wait in collectives of different masks
+  // at once (divergent branches, or a lane that finished its group's
+  // collective and reached the next one); lanes that never meet show up as a
+  // deadlock in the scheduler.
+  int gi = -1;
+  for (std::size_t k = 0; k < w.groups.size(); ++k) {
+    if (w.groups[k].mask == mask) gi = int(k);
   }
+  if (gi < 0) {
+    w.groups.emplace_back();
+    w.groups.back().mask = mask;
+    gi = int(w.groups.size()) - 1;
+  }
+  WarpGroup& g = w.groups[std::size_t(gi)];
   // Lanes of a partial last warp do not exist: a full mask means "every lane".
   const unsigned n = unsigned(b->threads.size());
-  const unsigned existing = n - (t->linear / 32) * 32 >= 32 ? 0xffffffffu
-                                                              : (1u << (n - (t->linear / 32) * 32)) - 1;
+  const unsigned first = (t->linear / 32) * 32;
+  const unsigned existing = n - first >= 32 ? 0xffffffffu : (1u << (n - first)) - 1;
   const unsigned need = mask & existing;
-  const unsigned gen = w.gen;
-  if (bytes) std::memcpy(w.buf[gen & 1][lane], in, bytes);
-  w.mask = mask;
-  w.file = file;
-  w.line = line;
-  w.arrived |= 1u << lane;
-  if ((w.arrived & need) == need) {
+  const unsigned gen = g.gen;
+  if (bytes) std::memcpy(g.buf[gen & 1][lane], in, bytes);
+  g.file = file;
+  g.line = line;
+  g.arrived |= 1u << lane;
+  if ((g.arrived & need) == need) {
     // Last lane in: release the others and go on.
-    w.arrived = 0;
+    g.arrived = 0;
+    ++g.gen;
     ++w.gen;
     for (unsigned l = 0; l < 32; ++l) {
-      const unsigned i = (t->linear / 32) * 32 + l;
+      const unsigned i = first + l;
       if ((need >> l & 1u) && i != t->linear && b->threads[i].state == State::AtWarp) {
         b->threads[i].state = State::Runnable;
       }
@@ -328,9 +339,10 @@ const unsigned char* warp_exchange(unsigned mask, const void* in, std::size_t by
     t->file = file;
     t->line = line;
     t->warp_gen = gen;
+    t->warp_group = gi;
     yield_to_scheduler();
   }
-  return w.buf[gen & 1][0];
+  return g.buf[gen & 1][0];
 }
 
 void sync_warp(unsigned mask, const char* file, unsigned line) {
@@ -379,6 +391,10 @@ void launch_impl(const char* name, const void* kernel, dim3 grid, dim3 block,
   }
   std::sort(failures.begin(), failures.end());  // the lowest block's failure, deterministically
   std::sort(races.begin(), races.end());
+  // Each worker kept up to the bound: the bound is per launch.
+  if (races.size() > std::size_t(std::max(cfg.max_race_reports, 0))) {
+    races.resize(std::size_t(std::max(cfg.max_race_reports, 0)));
+  }
   std::lock_guard<std::mutex> l(g_failure_mutex);
   g_last_failure = failures.empty() ? std::string() : failures.front().second;
   g_last_races = races;

@@ -5,6 +5,7 @@
 #include <boost/context/fiber.hpp>
 
 #include <cstdint>
+#include <deque>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -24,17 +25,30 @@ struct Thread {
   const char* file = "";
   unsigned line = 0;
   unsigned warp_gen = 0;  // generation of the warp collective it waits in
+  int warp_group = -1;    // index of that collective's group in its warp
   boost::context::fiber fiber;  // the thread, while suspended
   boost::context::fiber back;   // the scheduler, while the thread runs
 };
 
-struct Warp {
+// One warp collective in progress for a given lane mask. Disjoint lane groups
+// of a warp (divergent branches) may each have one pending at a time.
+struct WarpGroup {
+  unsigned mask = 0;     // the lanes taking part
   unsigned arrived = 0;  // lanes arrived at the pending collective
-  unsigned mask = 0;     // mask of the pending collective
-  unsigned gen = 0;      // completed collectives
+  unsigned gen = 0;      // completed collectives of this group
   const char* file = "";
   unsigned line = 0;
-  alignas(16) unsigned char buf[2][32][16];
+  // Contributions by generation parity and lane. A lane reads generation g
+  // after it completed; the buffer of g is rewritten only by g + 2, which
+  // needs every lane of the mask (that lane included) to have passed g + 1.
+  alignas(16) unsigned char buf[2][32][k_warp_slot];
+};
+
+struct Warp {
+  // One per distinct mask used, never reused for another; a deque, so that
+  // adding a group leaves the buffers waiting lanes will read in place.
+  std::deque<WarpGroup> groups;
+  unsigned gen = 0;               // collectives completed by any group (race check ordering)
 };
 
 // Shadow of one byte of shared memory since the last barrier (race check).

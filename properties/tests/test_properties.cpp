@@ -41,6 +41,29 @@ TEST(Registry, EveryPropertyHoldsForEveryImplementation) {
   }
 }
 
+// On a machine with a usable GPU the implementations on device "cuda" are
+// registered; there the suite also runs at larger sizes. Elsewhere this test
+// is skipped and says why.
+TEST(Registry, GpuImplementationsHoldAtLargerSizes) {
+  props::CampaignOptions o;
+  for (const auto& impl : builtin_registry().all()) {
+    if (impl.device == "cuda") o.impls.push_back(impl.name);
+  }
+  if (o.impls.empty()) {
+    std::string why;
+    for (const auto& w : unregistered()) why += w + "; ";
+    GTEST_SKIP() << "no implementation on a GPU is registered: " << why;
+  }
+  o.cases = k_ci_cases;
+  o.seed = k_ci_seed;
+  o.gen.max_tokens = 4096;
+  o.gen.max_work = 4e8;
+  std::ostringstream progress, summary;
+  const auto r = props::run_campaign(builtin_registry(), o, progress);
+  props::print_summary(r, summary);
+  EXPECT_EQ(r.total_failed, 0) << summary.str();
+}
+
 // ---- A deliberately broken implementation: the campaign must catch it, print
 // a reproduce string, and the replay must fail the same way.
 
