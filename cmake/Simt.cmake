@@ -52,6 +52,10 @@ function(attncheck_simt_kernels name)
     target_compile_options(${name} PRIVATE -mfma)
   endif()
   if(ARG_RACE_CHECK)
+    # The instrumentation only: -fsanitize=thread cannot be combined with the
+    # address sanitizer of ATTNCHECK_SANITIZE builds, so those directory-wide
+    # options are dropped for the race-check kernels.
+    set_property(TARGET ${name} PROPERTY COMPILE_OPTIONS "")
     target_compile_options(${name} PRIVATE -fsanitize=thread)
     target_link_libraries(${name} PUBLIC simt_racecheck)
   endif()

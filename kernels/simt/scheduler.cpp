@@ -5,6 +5,9 @@
 // this machine kind against ~320 ns for ucontext (which saves the signal mask
 // with a system call), see `attncheck simt-bench`.
 #include <sys/mman.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#endif
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -49,6 +52,7 @@ thread_local StackPool t_stacks;
 
 struct PooledStack {
   std::size_t size;
+  Thread* owner = nullptr;  // told its stack bounds (AddressSanitizer annotations)
   boost::context::stack_context allocate() {
     if (t_stacks.size != size) {
       for (void* p : t_stacks.free) munmap(p, t_stacks.size + StackPool::page());
@@ -68,6 +72,10 @@ struct PooledStack {
     boost::context::stack_context sc;
     sc.size = size;
     sc.sp = static_cast<char*>(base) + StackPool::page() + size;
+    if (owner) {
+      owner->stack_bottom = static_cast<char*>(base) + StackPool::page();
+      owner->stack_size = size;
+    }
     return sc;
   }
   void deallocate(boost::context::stack_context& sc) noexcept {
@@ -142,9 +150,46 @@ Pool& pool_for(int workers) {
   return *pool;
 }
 
+// Thrown at a suspended thread's switch point to unwind it after its block
+// failed (instead of Boost's forced unwind, so every switch stays annotated).
+struct Abandon {};
+
+// AddressSanitizer must be told about every switch between stacks; no-ops
+// in other builds.
+thread_local const void* t_os_stack_bottom = nullptr;
+thread_local std::size_t t_os_stack_size = 0;
+
+void asan_start(void** fake, const void* bottom, std::size_t size) {
+#if defined(__SANITIZE_ADDRESS__)
+  __sanitizer_start_switch_fiber(fake, bottom, size);
+#else
+  (void)fake, (void)bottom, (void)size;
+#endif
+}
+
+void asan_finish(void* fake, const void** bottom, std::size_t* size) {
+#if defined(__SANITIZE_ADDRESS__)
+  __sanitizer_finish_switch_fiber(fake, bottom, size);
+#else
+  (void)fake, (void)bottom, (void)size;
+#endif
+}
+
+// Scheduler -> thread t, until it yields or ends.
+void resume(Thread& t) {
+  void* fake = nullptr;
+  asan_start(&fake, t.stack_bottom, t.stack_size);
+  t.fiber = std::move(t.fiber).resume();
+  asan_finish(fake, nullptr, nullptr);
+}
+
+// Thread -> scheduler; returns when the scheduler resumes it.
 void yield_to_scheduler() {
   Thread* t = t_thread;
+  asan_start(&t->fake_stack, t_os_stack_bottom, t_os_stack_size);
   t->back = std::move(t->back).resume();
+  asan_finish(t->fake_stack, &t_os_stack_bottom, &t_os_stack_size);
+  if (t_block->abandoning) throw Abandon{};
 }
 
 std::string site(const char* file, unsigned line) { return fmt::format("{}:{}", file, line); }
@@ -172,19 +217,21 @@ void run_block(const char* kernel, dim3 grid, dim3 block, unsigned linear_block,
     t.linear = i;
     t.view = ThreadView{unflatten(i, block), b.idx, block, grid};
     t.fiber = boost::context::fiber(
-        std::allocator_arg, PooledStack{cfg.stack_bytes},
+        std::allocator_arg, PooledStack{cfg.stack_bytes, &t},
         [&t, &b, body, closure](boost::context::fiber&& sched) {
+          asan_finish(nullptr, &t_os_stack_bottom, &t_os_stack_size);
           t.back = std::move(sched);
           try {
-            body(closure);
-          } catch (const boost::context::detail::forced_unwind&) {
-            throw;  // the fiber is being destroyed: let Boost unwind it
+            if (!b.abandoning) body(closure);
+          } catch (const Abandon&) {
+            // unwound after the block failed
           } catch (const std::exception& e) {
             b.fail(fmt::format("{}: exception: {}", describe(b, t), e.what()));
           } catch (...) {
             b.fail(fmt::format("{}: unknown exception", describe(b, t)));
           }
           t.state = State::Done;
+          asan_start(nullptr, t_os_stack_bottom, t_os_stack_size);  // this stack ends
           return std::move(t.back);
         });
   }
@@ -202,7 +249,7 @@ void run_block(const char* kernel, dim3 grid, dim3 block, unsigned linear_block,
       ran = true;
       t_thread = &t;
       t_view = &t.view;
-      t.fiber = std::move(t.fiber).resume();
+      resume(t);
       t_thread = nullptr;
       t_view = nullptr;
       if (!b.failure.empty()) break;
@@ -259,8 +306,17 @@ void run_block(const char* kernel, dim3 grid, dim3 block, unsigned linear_block,
         b.at_barrier ? " (some wait at __syncthreads instead)" : " (they exited)"));
     break;
   }
-  // Destroying suspended fibers unwinds their stacks.
-  for (Thread& t : b.threads) t.fiber = boost::context::fiber{};
+  // Unwind the threads still suspended (after a failure): each throws Abandon
+  // at its switch point and ends.
+  b.abandoning = true;
+  for (Thread& t : b.threads) {
+    if (!t.fiber) continue;
+    t_thread = &t;
+    t_view = &t.view;
+    resume(t);
+  }
+  t_thread = nullptr;
+  t_view = nullptr;
   t_block = nullptr;
   if (!b.failure.empty()) throw std::runtime_error(b.failure);
 }
@@ -427,7 +483,7 @@ bool race_check_enabled() { return detail::g_race_check_compiled; }
 
 double fiber_round_trip_ns(int iterations) {
   namespace ctx = boost::context;
-  ctx::fiber f(std::allocator_arg, detail::PooledStack{64 << 10}, [](ctx::fiber&& back) {
+  ctx::fiber f(std::allocator_arg, detail::PooledStack{64 << 10, nullptr}, [](ctx::fiber&& back) {
     for (;;) back = std::move(back).resume();
     return std::move(back);
   });

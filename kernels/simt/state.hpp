@@ -28,6 +28,10 @@ struct Thread {
   int warp_group = -1;    // index of that collective's group in its warp
   boost::context::fiber fiber;  // the thread, while suspended
   boost::context::fiber back;   // the scheduler, while the thread runs
+  // Its fiber stack, and AddressSanitizer's fake-stack handle across switches.
+  const void* stack_bottom = nullptr;
+  std::size_t stack_size = 0;
+  void* fake_stack = nullptr;
 };
 
 // One warp collective in progress for a given lane mask. Disjoint lane groups
@@ -65,6 +69,7 @@ struct Block {
   std::vector<Warp> warps;
   unsigned at_barrier = 0;
   std::string failure;  // first failure of this block
+  bool abandoning = false;  // after a failure: suspended threads unwind
   // Race check.
   bool race_check = false;
   std::unordered_map<std::uintptr_t, Cell> shadow;
