@@ -102,23 +102,13 @@ __global__ void __launch_bounds__(k_rows_per_block) flash_bwd_dq_kernel(const Bw
   constexpr int kN = tile_rows<kD>();
   __shared__ float k_tile[kN][kD];
   __shared__ float v_tile[kN][kD];
-  const int h = blockIdx.y;
-  const kernels::SeqlenInfo s(p.cu_seqlens_q, p.cu_seqlens_kv, p.cu_seqlens_q_padded,
-                              p.cu_seqlens_kv_padded, blockIdx.z);
-  const int m0 = blockIdx.x * k_rows_per_block;
-  if (m0 >= s.q_len) return;
-  const int kvh = h / (p.heads_q / p.heads_kv);
+  const QueryTile t(p);
+  if (t.empty()) return;  // the whole block
+  const kernels::SeqlenInfo& s = t.s;
   const int d = p.head_dim, dv = p.head_dim_v;
-  const int i = m0 + int(threadIdx.x);
-  const bool active = i < s.q_len;
-  const int m_last = min(m0 + k_rows_per_block, s.q_len) - 1;
-  const int n_begin = p.mask.keys(m0, s.q_len, s.kv_len).lo;
-  const int n_end = p.mask.keys(m_last, s.q_len, s.kv_len).hi;
-  const kernels::KeyRange mine = active ? p.mask.keys(i, s.q_len, s.kv_len) : kernels::KeyRange{0, 0};
-
+  const int h = t.h, i = t.i;
+  const bool active = t.active;
   const T* q = static_cast<const T*>(p.q);
-  const T* k = static_cast<const T*>(p.k);
-  const T* v = static_cast<const T*>(p.v);
   const T* dout = static_cast<const T*>(p.dout);
   const long long q_row_index = (long long)(s.q_start + i) * p.heads_q + h;
   float q_row[kD], do_row[kD], dq[kD];
@@ -129,19 +119,14 @@ __global__ void __launch_bounds__(k_rows_per_block) flash_bwd_dq_kernel(const Bw
   }
   const float lse = active ? p.lse[(long long)h * p.total_q + s.q_start + i] : 0.0f;
   const float di = active ? p.workspace[(long long)h * p.total_q + s.q_start + i] : 0.0f;
-  for (int n0 = n_begin; n0 < n_end; n0 += kN) {
-    __syncthreads();
-    for (int e = threadIdx.x; e < kN * kD; e += blockDim.x) {
-      const int r = e / kD, c = e % kD, j = n0 + r;
-      const long long row = (long long)(s.kv_start + j) * p.heads_kv + kvh;
-      k_tile[r][c] = j < n_end && c < d ? to_float(k[row * d + c]) : 0.0f;
-      v_tile[r][c] = j < n_end && c < dv ? to_float(v[row * dv + c]) : 0.0f;
-    }
+  for (int n0 = t.n_begin; n0 < t.n_end; n0 += kN) {
+    __syncthreads();  // the previous tile is consumed
+    load_kv_tile<T>(p, s, t.kvh, n0, t.n_end, k_tile, v_tile);
     __syncthreads();
     if (!active) continue;
     for (int r = 0; r < kN; ++r) {
       const int j = n0 + r;
-      if (j >= n_end || !mine.contains(j)) continue;
+      if (j >= t.n_end || !t.mine.contains(j)) continue;
       float dot = 0.0f;
       for (int c = 0; c < d; ++c) dot += q_row[c] * k_tile[r][c];
       const float pr = expf(dot * p.softmax_scale - lse);

@@ -38,6 +38,53 @@ __host__ __device__ constexpr int tile_rows() {
   return kD <= 64 ? 64 : 4096 / kD;
 }
 
+// The query tile of a block (x: query tile, y: q head, z: sequence) and the
+// calling thread's row in it (forward and dQ kernels).
+struct QueryTile {
+  kernels::SeqlenInfo s;
+  int h;         // q head
+  int kvh;       // the kv head it reads (GQA: h / group)
+  int m0;        // first row of the tile, within the sequence
+  int i;         // this thread's row
+  bool active;   // i is a real row
+  int n_begin = 0, n_end = 0;       // keys any row of the tile sees
+  kernels::KeyRange mine{0, 0};     // keys row i sees
+
+  __device__ explicit QueryTile(const FwdParams& p)
+      : s(p.cu_seqlens_q, p.cu_seqlens_kv, p.cu_seqlens_q_padded, p.cu_seqlens_kv_padded,
+          blockIdx.z),
+        h(blockIdx.y),
+        kvh(h / (p.heads_q / p.heads_kv)),
+        m0(blockIdx.x * k_rows_per_block),
+        i(m0 + int(threadIdx.x)),
+        active(i < s.q_len) {
+    if (empty()) return;
+    // The interval ends are monotone in the row: the tile's first and last
+    // rows bound the keys of all of them.
+    const int m_last = min(m0 + k_rows_per_block, s.q_len) - 1;
+    n_begin = p.mask.keys(m0, s.q_len, s.kv_len).lo;
+    n_end = p.mask.keys(m_last, s.q_len, s.kv_len).hi;
+    if (active) mine = p.mask.keys(i, s.q_len, s.kv_len);
+  }
+  // A tile past the sequence's end: the whole block returns before any barrier.
+  __device__ bool empty() const { return m0 >= s.q_len; }
+};
+
+// Stages keys [n0, n0 + kN) of kv head `kvh` (zeros past n_end and past D/Dv)
+// into shared-memory tiles, all threads of the block cooperating.
+template <typename T, int kN, int kD>
+__device__ void load_kv_tile(const FwdParams& p, const kernels::SeqlenInfo& s, int kvh, int n0,
+                             int n_end, float (&k_tile)[kN][kD], float (&v_tile)[kN][kD]) {
+  const T* k = static_cast<const T*>(p.k);
+  const T* v = static_cast<const T*>(p.v);
+  for (int e = threadIdx.x; e < kN * kD; e += blockDim.x) {
+    const int r = e / kD, c = e % kD, j = n0 + r;
+    const long long row = (long long)(s.kv_start + j) * p.heads_kv + kvh;
+    k_tile[r][c] = j < n_end && c < p.head_dim ? to_float(k[row * p.head_dim + c]) : 0.0f;
+    v_tile[r][c] = j < n_end && c < p.head_dim_v ? to_float(v[row * p.head_dim_v + c]) : 0.0f;
+  }
+}
+
 // Zeroes the padding rows of a [total, heads, width] tensor (and sets the
 // padding entries of an optional [heads, total] LSE to -inf). Real rows are
 // those of [start(b), start(b) + len(b)) for some sequence b.
