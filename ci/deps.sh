@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   cmake ninja-build g++ pkg-config
-  libeigen3-dev libfmt-dev libcli11-dev
+  libeigen3-dev libfmt-dev libcli11-dev libboost-context-dev
   libgtest-dev librapidcheck-dev
 )
 
@@ -15,6 +15,14 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+
+# The CUDA toolkit (installed on machines of this kind, not a Debian package
+# here): kernels/simt needs its headers even without nvcc.
+if [ ! -f /usr/local/cuda/include/cuda_bf16.h ] && ! command -v nvcc >/dev/null 2>&1; then
+  echo "attncheck: the CUDA toolkit's headers (cuda_runtime_api.h, cuda_bf16.h) were not found;" >&2
+  echo "  install the CUDA toolkit (/usr/local/cuda) or set CUDAToolkit_ROOT" >&2
+  exit 1
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
