@@ -11,26 +11,12 @@
 
 #include "kernels/flash/flash.hpp"
 #include "kernels/simt/simt.hpp"
+#include "kernels/simt/tests/simt_test_util.hpp"
 
 namespace {
 
-// A device buffer of T initialised from host values.
 template <typename T>
-struct Dev {
-  T* p = nullptr;
-  std::size_t n = 0;
-  explicit Dev(const std::vector<T>& host) : n(host.size()) {
-    EXPECT_EQ(cudaMalloc(reinterpret_cast<void**>(&p), n * sizeof(T)), cudaSuccess);
-    EXPECT_EQ(cudaMemcpy(p, host.data(), n * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
-  }
-  explicit Dev(std::size_t count) : Dev(std::vector<T>(count)) {}
-  ~Dev() { cudaFree(p); }
-  std::vector<T> host() const {
-    std::vector<T> h(n);
-    EXPECT_EQ(cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
-    return h;
-  }
-};
+using Dev = simt_test::DeviceBuffer<T>;
 
 struct Outputs {
   std::vector<float> o, lse, dq, dk, dv;
@@ -57,20 +43,20 @@ Outputs run_flash(std::uint32_t seed) {
       dv(std::size_t(total_kv) * hkv * d), work(std::size_t(total_q) * hq);
   Dev<int> dcu_q(cu_q), dcu_kv(cu_kv), dpad_q(pad_q), dpad_kv(pad_kv);
   attncheck::flash::BwdParams p;
-  p.q = q.p;
-  p.k = k.p;
-  p.v = v.p;
-  p.o = o.p;
-  p.lse = lse.p;
-  p.dout = dout.p;
-  p.dq = dq.p;
-  p.dk = dk.p;
-  p.dv = dv.p;
-  p.workspace = work.p;
-  p.cu_seqlens_q = dcu_q.p;
-  p.cu_seqlens_kv = dcu_kv.p;
-  p.cu_seqlens_q_padded = dpad_q.p;
-  p.cu_seqlens_kv_padded = dpad_kv.p;
+  p.q = q.ptr;
+  p.k = k.ptr;
+  p.v = v.ptr;
+  p.o = o.ptr;
+  p.lse = lse.ptr;
+  p.dout = dout.ptr;
+  p.dq = dq.ptr;
+  p.dk = dk.ptr;
+  p.dv = dv.ptr;
+  p.workspace = work.ptr;
+  p.cu_seqlens_q = dcu_q.ptr;
+  p.cu_seqlens_kv = dcu_kv.ptr;
+  p.cu_seqlens_q_padded = dpad_q.ptr;
+  p.cu_seqlens_kv_padded = dpad_kv.ptr;
   p.batch = 3;
   p.total_q = total_q;
   p.total_kv = total_kv;

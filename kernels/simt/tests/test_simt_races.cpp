@@ -15,57 +15,21 @@
 
 #include "kernels/simt/simt.hpp"
 #include "kernels/simt/tests/failure_kernels.hpp"
+#include "kernels/simt/tests/simt_test_util.hpp"
 
 namespace {
 
 namespace sf = simt_failures;
 
-template <typename T>
-struct DeviceBuffer {
-  T* ptr = nullptr;
-  std::size_t n = 0;
-  explicit DeviceBuffer(std::size_t count) : n(count) {
-    void* p = nullptr;
-    EXPECT_EQ(cudaMalloc(&p, n * sizeof(T)), cudaSuccess);
-    ptr = static_cast<T*>(p);
-  }
-  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) {
-    EXPECT_EQ(cudaMemcpy(ptr, host.data(), n * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
-  }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  ~DeviceBuffer() { cudaFree(ptr); }
-  std::vector<T> host() const {
-    std::vector<T> h(n);
-    EXPECT_EQ(cudaMemcpy(h.data(), ptr, n * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
-    return h;
-  }
-};
-
-struct ConfigScope {
-  simt::Config saved = simt::config();
-  explicit ConfigScope(simt::Config c) { simt::set_config(c); }
-  ~ConfigScope() { simt::set_config(saved); }
-};
-
-simt::Config schedule(simt::Schedule s, std::uint64_t seed, int workers = 0) {
-  simt::Config c = simt::config();
-  c.schedule = s;
-  c.seed = seed;
-  c.workers = workers;
-  return c;
-}
+using simt_test::ConfigScope;
+using simt_test::DeviceBuffer;
+using simt_test::group_sums;
+using simt_test::schedule;
 
 std::vector<float> integers(std::size_t n, int salt) {
   std::vector<float> v(n);
   for (std::size_t i = 0; i < n; ++i) v[i] = float(int((i * 5 + std::size_t(salt)) % 19) - 9);
   return v;
-}
-
-std::vector<float> group_sums(const std::vector<float>& in, std::size_t group) {
-  std::vector<float> s(in.size() / group, 0.0f);
-  for (std::size_t i = 0; i < in.size(); ++i) s[i / group] += in[i];
-  return s;
 }
 
 // The x coordinates of the threads a report names, in order.
