@@ -7,6 +7,9 @@ packages=(
   cmake ninja-build g++ pkg-config
   libeigen3-dev libfmt-dev libcli11-dev libboost-context-dev
   libgtest-dev librapidcheck-dev
+  libhdf5-dev
+  libopenmpi-dev openmpi-bin
+  python3 python3-h5py python3-numpy
 )
 
 missing=()

@@ -32,6 +32,7 @@ struct LastCase {
   std::vector<std::string> features;
   std::string description;
   int docs = 0, tokens = 0;
+  std::optional<Case> failing;  // the case, kept only when it failed
 };
 
 class Listener : public rc::detail::TestListener {
@@ -154,9 +155,11 @@ CampaignResult run_campaign(const Registry& registry, const CampaignOptions& o,
         last.docs = c.batch.num_seqs();
         last.tokens = c.batch.cu_seqlens_q.back() + c.batch.cu_seqlens_kv.back();
         last.ran = true;
+        last.failing.reset();
         for (const auto& f : last.features) RC_TAG(f);
         if (last.outcome.status == Outcome::Status::Fail) {
           failed_once = true;
+          last.failing = c;
           RC_LOG() << last.outcome.message << "\n";
           RC_FAIL(last.outcome.message);
         }
@@ -198,6 +201,7 @@ CampaignResult run_campaign(const Registry& registry, const CampaignOptions& o,
         const std::string bare =
             eq == std::string::npos ? row.reproduce : row.reproduce.substr(eq + 10);
         row.replay = replay_command(row, o, bare);
+        if (o.on_failure && m.failing) o.on_failure(row, *m.failing);
       } else if (res.match(error)) {
         row.failed += 1;
         row.failure = "RapidCheck error: " + error.description;
@@ -251,6 +255,10 @@ void print_summary(const CampaignResult& r, std::ostream& os) {
     if (!row.reproduce.empty()) {
       os << "  RapidCheck     : RC_PARAMS=\"" << row.reproduce << "\"\n";
       os << "  replay with    : " << row.replay << "\n";
+    }
+    if (!row.saved_to.empty()) {
+      os << "  case file      : " << row.saved_to << "\n";
+      os << "  replay file    : attncheck replay " << row.saved_to << " --impl " << row.impl << "\n";
     }
   }
   os << fmt::format("\nattncheck: {} cases, {} failed\n", r.total_cases, r.total_failed);

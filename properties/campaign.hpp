@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <map>
 #include <optional>
@@ -18,6 +19,8 @@
 
 namespace attncheck::props {
 
+struct Row;
+
 struct CampaignOptions {
   std::vector<std::string> impls;       // empty: every registered implementation
   std::vector<std::string> properties;  // codes or names; empty: all
@@ -27,6 +30,10 @@ struct CampaignOptions {
   gen::GenOptions gen;
   bool progress = false;                // progress bar on stderr
   std::optional<std::string> reproduce; // RapidCheck reproduce string (one impl, one property)
+  // Called once per failed row, as soon as its failure is shrunk, with the
+  // shrunk case (fuzz saves it as a case file; see counterexample.hpp). The
+  // row's reproduce and replay fields are filled. May set row.saved_to.
+  std::function<void(Row& row, const Case& shrunk)> on_failure;
 };
 
 struct Row {
@@ -43,6 +50,7 @@ struct Row {
   int cases_to_failure = 0;    // generated cases until the first failure
   std::string reproduce;       // RapidCheck reproduce string
   std::string replay;          // attncheck command that replays it
+  std::string saved_to;        // case file of the shrunk counterexample (when saved)
 };
 
 struct CampaignResult {

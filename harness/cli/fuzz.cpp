@@ -7,6 +7,7 @@
 #include "harness/error.hpp"
 #include "harness/registry.hpp"
 #include "properties/campaign.hpp"
+#include "properties/counterexample.hpp"
 
 namespace attncheck::cli {
 
@@ -58,6 +59,7 @@ Action add_fuzz(CLI::App& app) {
     int max_tokens = gen::GenOptions{}.max_tokens;
     int max_head_dim = gen::GenOptions{}.max_head_dim;
     std::string reproduce;
+    std::string save_dir;
     bool no_progress = false;
   };
   auto o = std::make_shared<Opts>();
@@ -76,6 +78,8 @@ Action add_fuzz(CLI::App& app) {
   app.add_option("--dtypes", o->dtypes, "storage dtypes to generate (default all)");
   app.add_option("--reproduce", o->reproduce,
                  "replay a failure: the RapidCheck reproduce string it printed");
+  app.add_option("--save-dir", o->save_dir,
+                 "directory for counterexample case files (default attncheck-failures/seed-S)");
   app.add_flag("--no-progress", o->no_progress, "no progress bar even on a terminal");
   return [o] {
     props::CampaignOptions c;
@@ -92,12 +96,28 @@ Action add_fuzz(CLI::App& app) {
     }
     if (!o->reproduce.empty()) c.reproduce = o->reproduce;
     c.progress = !o->no_progress && isatty(STDERR_FILENO);
+    const std::string save_dir =
+        o->save_dir.empty() ? fmt::format("attncheck-failures/seed-{}", c.seed) : o->save_dir;
+    int saved = 0;
+    c.on_failure = [&](props::Row& row, const Case& shrunk) {
+      try {
+        row.saved_to = props::save_counterexample(save_dir, row, shrunk,
+                                                  builtin_registry().find(row.impl));
+        ++saved;
+      } catch (const Error& e) {
+        // The failure itself is still reported; say why its file is missing.
+        std::cerr << "attncheck: could not save the counterexample: " << e.what() << "\n";
+      }
+    };
     std::cout << fmt::format("attncheck fuzz: seed {}, {} cases per row, max {} tokens{}\n", c.seed,
                              c.cases, c.gen.max_tokens,
                              c.time_budget_s > 0 ? fmt::format(", {} s budget", c.time_budget_s)
                                                  : std::string());
     const auto r = props::run_campaign(builtin_registry(), c, std::cerr);
     props::print_summary(r, std::cout);
+    if (saved > 0) {
+      std::cout << fmt::format("counterexamples: {} case file(s) in {}\n", saved, save_dir);
+    }
     return r.total_failed == 0 ? k_exit_ok : k_exit_failed;
   };
 }

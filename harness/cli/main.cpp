@@ -20,6 +20,11 @@ int main(int argc, char** argv) {
   add("fuzz", "run the properties over generated packed batches", add_fuzz);
   add("validate", "check a packed-batch description and print its cu_seqlens", add_validate);
   add("bench", "print throughput and campaign time/memory figures", add_bench);
+  add("replay", "run implementations on a case file and judge them against its /expected",
+      add_replay);
+  add("export", "write generated cases as case files for external implementations", add_export);
+  add("check", "judge /results/NAME written by external code against /expected", add_check);
+  add("golden", "check or regenerate the committed golden cases", add_golden);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -18,5 +18,9 @@ Action add_list(CLI::App& app);
 Action add_fuzz(CLI::App& app);
 Action add_bench(CLI::App& app);
 Action add_validate(CLI::App& app);
+Action add_replay(CLI::App& app);
+Action add_export(CLI::App& app);
+Action add_check(CLI::App& app);
+Action add_golden(CLI::App& app);
 
 }  // namespace attncheck::cli
