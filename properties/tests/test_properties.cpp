@@ -2,6 +2,9 @@
 // packing-description property P7, the position-id property P9, generator
 // coverage and shrinking, and the campaign's failure/replay path.
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
 #include <rapidcheck/gtest.h>
 
 #include <algorithm>
@@ -12,7 +15,10 @@
 #include "harness/error.hpp"
 #include "harness/packing.hpp"
 #include "harness/registry.hpp"
+#include "harness/casefile.hpp"
+#include "harness/verify.hpp"
 #include "properties/campaign.hpp"
+#include "properties/counterexample.hpp"
 #include "reference/attention.hpp"
 
 namespace attncheck {
@@ -123,6 +129,52 @@ TEST(Campaign, CatchesDocumentLeakAndReplaysIt) {
   ASSERT_EQ(again.rows.size(), 1u);
   EXPECT_EQ(again.rows[0].failed, 1);
   EXPECT_EQ(again.rows[0].counterexample, row.counterexample);
+}
+
+TEST(Campaign, SavesTheShrunkCounterexampleAsACaseFileThatReplays) {
+  const Registry reg = leaky_registry();
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("attncheck-cex-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  props::CampaignOptions o;
+  o.cases = 100;
+  o.seed = 3;
+  o.gen.max_tokens = 128;
+  o.properties = {"P1"};
+  int calls = 0;
+  o.on_failure = [&](props::Row& row, const Case& shrunk) {
+    ++calls;
+    row.saved_to = props::save_counterexample(dir.string(), row, shrunk, reg.find(row.impl));
+  };
+  std::ostringstream progress;
+  const auto r = props::run_campaign(reg, o, progress);
+  ASSERT_EQ(calls, 1);
+  const auto& row = r.rows.at(0);
+  ASSERT_EQ(row.saved_to, (dir / "doc-leak-P1.h5").string());
+  const io::CaseFile f = io::read_case(row.saved_to);
+  EXPECT_EQ(f.extra.at("property"), "P1");
+  EXPECT_EQ(f.extra.at("implementation"), "doc-leak");
+  EXPECT_EQ(f.extra.at("reproduce"), row.reproduce);
+  EXPECT_EQ(f.c.batch.describe(), row.counterexample);
+  ASSERT_TRUE(f.expected.has_value());
+  // /expected is the float64 reference of the saved inputs.
+  const auto ref = reference::oracle(f.c.batch, f.c.inputs, true).value;
+  EXPECT_EQ(f.expected->out, ref.out);
+  EXPECT_EQ(f.expected->dk, ref.dk);
+  // The recorded results fail, and running the mutant on the file's case again
+  // fails the same way while a correct implementation passes.
+  const auto& saved = f.results.at("doc-leak");
+  EXPECT_EQ(saved.verdict, "fail");
+  const auto ctx = make_verify_context(f.c, true);
+  EXPECT_EQ(verify(f.c, ctx, *f.expected, saved.results).status, Verdict::Status::Fail);
+  const auto rerun = run_implementation(reg.find("doc-leak"), f.c, true);
+  const Verdict again = verify(f.c, ctx, *f.expected, rerun);
+  EXPECT_EQ(again.status, Verdict::Status::Fail);
+  EXPECT_EQ(again.message, verify(f.c, ctx, *f.expected, saved.results).message);
+  const auto good = run_implementation(builtin_registry().find("reference-f32"), f.c, true);
+  EXPECT_EQ(verify(f.c, ctx, *f.expected, good).status, Verdict::Status::Pass)
+      << verify(f.c, ctx, *f.expected, good).message;
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Campaign, UnknownNamesAreUsageErrors) {
