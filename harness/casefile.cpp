@@ -456,10 +456,12 @@ Results<T> read_outputs(const Reader& r, const std::string& group, const Batch& 
   const bool dq = r.has_dataset(group + "/dq"), dk = r.has_dataset(group + "/dk"),
              dv = r.has_dataset(group + "/dv");
   if (dq || dk || dv) {
-    if (!(dq && dk && dv)) {
-      r.fail(group, fmt::format("has {}{}{}but not all of dq, dk, dv; expected all three or none "
-                                "(forward only)",
-                                dq ? "dq " : "", dk ? "dk " : "", dv ? "dv " : ""));
+    for (const auto& [name, present] : {std::pair<const char*, bool>{"dq", dq}, {"dk", dk}, {"dv", dv}}) {
+      if (!present) {
+        r.fail(group + "/" + name,
+               "dataset is missing; dq, dk and dv come together (all three, or none for a "
+               "forward-only case)");
+      }
     }
     out.dq = r.read_float_tensor<T>(group + "/dq", s.q, "[total_q, Hq, D]");
     out.dk = r.read_float_tensor<T>(group + "/dk", s.k, "[total_kv, Hkv, D]");

@@ -19,7 +19,8 @@
 //    reference-f32 over 3000 generated cases (all dtypes, max 512 tokens): 19
 //    tensor failures with this floor off, 0 with k_gamma = 1; k_gamma = 2
 //    leaves a margin.
-//  * k_dtype * u_dtype * mag_e: one rounding of the terms to the storage dtype
+//  * k_dtype * u_dtype * mag_e (O, dQ, dK, dV; not LSE, whose scores are never
+//    rounded to the dtype): one rounding of the terms to the storage dtype
 //    (u_dtype = 2^-8 bfloat16, 2^-11 float16, 2^-24 float32). Kernels round
 //    intermediates to the dtype (O as stored in Di = rowsum(dO * O), P and dS
 //    before tensor-core products); the baseline shows one rounding outcome,
@@ -85,18 +86,25 @@ enum class Layout { TokenMajor, HeadMajor };
 std::vector<bool> element_mask(const std::vector<bool>& real_rows, std::size_t elems, Layout layout);
 
 // `mag` may be empty (no per-element floors); `dtype_roundoff` is u_dtype.
+// `base_ref` is what the baseline's error is measured against (empty: `ref`).
+// When `ref` comes from a file, pass the float64 oracle here: a wrong
+// reference must not widen its own tolerance through the baseline's error.
 TensorCheck compare_calibrated(const std::string& name, std::span<const float> impl,
                                std::span<const double> ref, std::span<const double> mag,
                                std::span<const float> base, const std::vector<bool>& elem_mask,
-                               double rtol, double dtype_roundoff);
+                               double rtol, double dtype_roundoff,
+                               std::span<const double> base_ref = {});
 
 // Forward (out, lse) or backward (dq, dk, dv) calibrated checks.
+// `base_ref` as in compare_calibrated (nullptr: `ref`).
 std::vector<TensorCheck> compare_forward(const Batch& b, const Results<float>& impl,
                                          const Results<double>& ref, const Results<double>& mag,
-                                         const Results<float>& base);
+                                         const Results<float>& base,
+                                         const Results<double>* base_ref = nullptr);
 std::vector<TensorCheck> compare_backward(const Batch& b, const Results<float>& impl,
                                           const Results<double>& ref, const Results<double>& mag,
-                                          const Results<float>& base);
+                                          const Results<float>& base,
+                                          const Results<double>* base_ref = nullptr);
 
 struct ExactCheck {
   bool pass = true;

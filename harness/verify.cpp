@@ -19,7 +19,9 @@ const char* Verdict::status_name() const {
 VerifyContext make_verify_context(const Case& c, bool grads) {
   VerifyContext ctx;
   ctx.grads = grads;
-  ctx.magnitude = reference::oracle(c.batch, c.inputs, grads).magnitude;
+  auto o = reference::oracle(c.batch, c.inputs, grads);
+  ctx.oracle = std::move(o.value);
+  ctx.magnitude = std::move(o.magnitude);
   ctx.baseline = reference::baseline(c.batch, c.inputs, grads);
   return ctx;
 }
@@ -27,10 +29,10 @@ VerifyContext make_verify_context(const Case& c, bool grads) {
 Verdict verify(const Case& c, const VerifyContext& ctx, const Results<double>& expected,
                const Results<float>& got) {
   Verdict v;
-  v.tensors = compare_forward(c.batch, got, expected, ctx.magnitude, ctx.baseline);
+  v.tensors = compare_forward(c.batch, got, expected, ctx.magnitude, ctx.baseline, &ctx.oracle);
   v.grads_checked = ctx.grads && expected.has_grads() && got.has_grads();
   if (v.grads_checked) {
-    auto bwd = compare_backward(c.batch, got, expected, ctx.magnitude, ctx.baseline);
+    auto bwd = compare_backward(c.batch, got, expected, ctx.magnitude, ctx.baseline, &ctx.oracle);
     v.tensors.insert(v.tensors.end(), bwd.begin(), bwd.end());
   }
   for (const auto& t : v.tensors) {

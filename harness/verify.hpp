@@ -1,7 +1,8 @@
 // Verdicts against a case file's /expected (FORMAT.md), by the contract's
 // rules: the calibrated tolerance of harness/compare.hpp with /expected as the
 // float64 reference (the same-precision baseline and the term magnitudes are
-// recomputed from the case's inputs, deterministically), and the exact
+// recomputed from the case's inputs, deterministically; the baseline's error
+// is measured against our own float64 oracle), and the exact
 // padding checks. Used by `replay`, `golden check` and `check`.
 #pragma once
 
@@ -28,6 +29,8 @@ struct Verdict {
 // The reference-side data of a case that every verdict needs; computing it
 // once serves every implementation checked against the same case.
 struct VerifyContext {
+  Results<double> oracle;     // the float64 reference: the baseline's error is measured
+                              // against it, so a wrong /expected cannot widen its bound
   Results<double> magnitude;  // reference::oracle's term magnitudes
   Results<float> baseline;    // same-precision baseline
   bool grads = false;
