@@ -38,6 +38,7 @@
 // these floors.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -58,6 +59,27 @@ inline constexpr double k_dtype = 1.0;
 // Smallest normal float32 (2^-126): the absolute floor of float32 results.
 inline constexpr double k_flt_min = 1.1754943508222875e-38;
 
+// Sequence-parallel results (kernels/dist) are merged from cp partial results,
+// which widens two floors; Slack says by how much (cp = 1: the plain rule).
+//  * dtype: a kernel rounds each partial O (and each partial dQ, dK, dV) to
+//    the storage dtype before the merge, and the merged result once more. The
+//    partial roundings add up to at most u_dtype * sum_i w_i |X_i| <= u_dtype *
+//    mag_e (the merge weights w_i sum to 1 and |X_i| is bounded by the terms
+//    of block i), whatever cp is; with the final rounding: 2 u_dtype * mag_e.
+//    So k_dtype becomes 2, independent of cp.
+//  * gamma: the merge adds cp partial results in float32 (ring: cp LSE merges
+//    in sequence, each rescaling by exp(lse_i - lse); dK/dV accumulate cp
+//    float32 partials as they travel): each add contributes eps_f32 times
+//    the magnitude of the running sum, at most cp more eps_f32 * mag_e in all
+//    (and the rescaling one more): k_gamma + cp + 1.
+// The rest of the rule (rtol * baseline error) is unchanged: the baseline is
+// single-device, and its error is what a same-precision computation incurs.
+struct Slack {
+  double gamma = k_gamma;  // multiple of eps_f32 * mag_e
+  double dtype = k_dtype;  // multiple of u_dtype * mag_e
+};
+inline Slack sequence_parallel_slack(int cp) { return {k_gamma + cp + 1.0, 2.0}; }
+
 // Exact checks are bitwise: padding rows zero, outputs all written (no output
 // element left holding the poison pattern), equality of selected rows.
 
@@ -65,8 +87,8 @@ inline constexpr double k_flt_min = 1.1754943508222875e-38;
 // element still holding them afterwards was never written. A quiet NaN with a
 // payload no arithmetic produces.
 inline constexpr std::uint32_t k_output_poison_bits = 0x7FDEAD00u;
-float output_poison();
-bool is_output_poison(float x);
+inline float output_poison() { return std::bit_cast<float>(k_output_poison_bits); }
+inline bool is_output_poison(float x) { return std::bit_cast<std::uint32_t>(x) == k_output_poison_bits; }
 
 struct TensorCheck {
   std::string tensor;
@@ -93,18 +115,20 @@ TensorCheck compare_calibrated(const std::string& name, std::span<const float> i
                                std::span<const double> ref, std::span<const double> mag,
                                std::span<const float> base, const std::vector<bool>& elem_mask,
                                double rtol, double dtype_roundoff,
-                               std::span<const double> base_ref = {});
+                               std::span<const double> base_ref = {}, Slack slack = {});
 
 // Forward (out, lse) or backward (dq, dk, dv) calibrated checks.
 // `base_ref` as in compare_calibrated (nullptr: `ref`).
 std::vector<TensorCheck> compare_forward(const Batch& b, const Results<float>& impl,
                                          const Results<double>& ref, const Results<double>& mag,
                                          const Results<float>& base,
-                                         const Results<double>* base_ref = nullptr);
+                                         const Results<double>* base_ref = nullptr,
+                                         Slack slack = {});
 std::vector<TensorCheck> compare_backward(const Batch& b, const Results<float>& impl,
                                           const Results<double>& ref, const Results<double>& mag,
                                           const Results<float>& base,
-                                          const Results<double>* base_ref = nullptr);
+                                          const Results<double>* base_ref = nullptr,
+                                          Slack slack = {});
 
 struct ExactCheck {
   bool pass = true;

@@ -143,68 +143,111 @@ std::string device_unavailable() {
 }
 #endif
 
+namespace {
+
+// A case's inputs and metadata on the device, with the kernels' parameters.
+struct DeviceCase {
+  DeviceBuffer q, k, v, cu_q, cu_kv, cu_q_pad, cu_kv_pad;
+  flash::BwdParams p;
+
+  DeviceCase(const Batch& b, const Inputs& in)
+      : q(upload(encode(in.q, b.dtype))),
+        k(upload(encode(in.k, b.dtype))),
+        v(upload(encode(in.v, b.dtype))),
+        cu_q(upload(b.cu_seqlens_q)),
+        cu_kv(upload(b.cu_seqlens_kv)),
+        cu_q_pad(upload(b.cu_seqlens_q_padded ? *b.cu_seqlens_q_padded : std::vector<std::int32_t>{})),
+        cu_kv_pad(upload(b.cu_seqlens_kv_padded ? *b.cu_seqlens_kv_padded : std::vector<std::int32_t>{})) {
+    p.q = q.get();
+    p.k = k.get();
+    p.v = v.get();
+    p.cu_seqlens_q = static_cast<const int*>(cu_q.get());
+    p.cu_seqlens_kv = static_cast<const int*>(cu_kv.get());
+    p.cu_seqlens_q_padded = static_cast<const int*>(cu_q_pad.get());
+    p.cu_seqlens_kv_padded = static_cast<const int*>(cu_kv_pad.get());
+    p.batch = b.num_seqs();
+    p.total_q = b.total_q;
+    p.total_kv = b.total_kv;
+    p.heads_q = b.num_heads_q;
+    p.heads_kv = b.num_heads_kv;
+    p.head_dim = b.head_dim;
+    p.head_dim_v = b.head_dim_v;
+    for (int i = 0; i < b.num_seqs(); ++i) {
+      p.max_seqlen_q = std::max(p.max_seqlen_q, b.q_len(i));
+      p.max_seqlen_kv = std::max(p.max_seqlen_kv, b.kv_len(i));
+    }
+    p.softmax_scale = float(b.softmax_scale);
+    p.mask = {b.mask.causal, b.mask.window_left, b.mask.window_right, b.mask.chunk_size};
+    p.dtype = to_flash(b.dtype);
+  }
+};
+
+// Backward with O (in the storage dtype) and LSE already on the device.
+void backward_on_device(const Batch& b, const Inputs& in, DeviceCase& dc, std::vector<float>& dq,
+                        std::vector<float>& dk, std::vector<float>& dv) {
+  const DType t = b.dtype;
+  const std::size_t eb = elem_bytes(t);
+  const DeviceBuffer dout = upload(encode(in.dout, t));
+  const DeviceBuffer ddq = filled(b.q_elems() * eb);
+  const DeviceBuffer ddk = filled(b.k_elems() * eb);
+  const DeviceBuffer ddv = filled(b.v_elems() * eb);
+  const DeviceBuffer work = filled(b.lse_elems() * 4);
+  dc.p.dout = dout.get();
+  dc.p.dq = ddq.get();
+  dc.p.dk = ddk.get();
+  dc.p.dv = ddv.get();
+  dc.p.workspace = static_cast<float*>(work.get());
+  check(flash::backward(dc.p, nullptr), "flash::backward");
+  check(cudaDeviceSynchronize(), "flash::backward");
+  dq.resize(b.q_elems());
+  dk.resize(b.k_elems());
+  dv.resize(b.v_elems());
+  decode(download(ddq), t, dq);
+  decode(download(ddk), t, dk);
+  decode(download(ddv), t, dv);
+}
+
+}  // namespace
+
 void run_flash(const Case& c, bool grads, Results<float>& out) {
   const Batch& b = c.batch;
   const DType t = b.dtype;
-  const std::size_t eb = elem_bytes(t);
-  const DeviceBuffer q = upload(encode(c.inputs.q, t));
-  const DeviceBuffer k = upload(encode(c.inputs.k, t));
-  const DeviceBuffer v = upload(encode(c.inputs.v, t));
-  const DeviceBuffer cu_q = upload(b.cu_seqlens_q);
-  const DeviceBuffer cu_kv = upload(b.cu_seqlens_kv);
-  const std::vector<std::int32_t> none;
-  const DeviceBuffer cu_q_pad = upload(b.cu_seqlens_q_padded ? *b.cu_seqlens_q_padded : none);
-  const DeviceBuffer cu_kv_pad = upload(b.cu_seqlens_kv_padded ? *b.cu_seqlens_kv_padded : none);
-  const DeviceBuffer o = filled(b.o_elems() * eb);
+  DeviceCase dc(b, c.inputs);
+  const DeviceBuffer o = filled(b.o_elems() * elem_bytes(t));
   const DeviceBuffer lse = filled(b.lse_elems() * 4);
-
-  flash::BwdParams p;
-  p.q = q.get();
-  p.k = k.get();
-  p.v = v.get();
-  p.o = o.get();
-  p.lse = static_cast<float*>(lse.get());
-  p.cu_seqlens_q = static_cast<const int*>(cu_q.get());
-  p.cu_seqlens_kv = static_cast<const int*>(cu_kv.get());
-  p.cu_seqlens_q_padded = static_cast<const int*>(cu_q_pad.get());
-  p.cu_seqlens_kv_padded = static_cast<const int*>(cu_kv_pad.get());
-  p.batch = b.num_seqs();
-  p.total_q = b.total_q;
-  p.total_kv = b.total_kv;
-  p.heads_q = b.num_heads_q;
-  p.heads_kv = b.num_heads_kv;
-  p.head_dim = b.head_dim;
-  p.head_dim_v = b.head_dim_v;
-  for (int i = 0; i < b.num_seqs(); ++i) {
-    p.max_seqlen_q = std::max(p.max_seqlen_q, b.q_len(i));
-    p.max_seqlen_kv = std::max(p.max_seqlen_kv, b.kv_len(i));
-  }
-  p.softmax_scale = float(b.softmax_scale);
-  p.mask = {b.mask.causal, b.mask.window_left, b.mask.window_right, b.mask.chunk_size};
-  p.dtype = to_flash(t);
-  check(flash::forward(p, nullptr), "flash::forward");
+  dc.p.o = o.get();
+  dc.p.lse = static_cast<float*>(lse.get());
+  check(flash::forward(dc.p, nullptr), "flash::forward");
   check(cudaDeviceSynchronize(), "flash::forward");
   decode(download(o), t, out.out);
-  {
-    const auto bytes = download(lse);
-    decode(bytes, DType::Float32, out.lse);  // LSE is float32 whatever the dtype
-  }
+  decode(download(lse), DType::Float32, out.lse);  // LSE is float32 whatever the dtype
   if (!grads) return;
-  const DeviceBuffer dout = upload(encode(c.inputs.dout, t));
-  const DeviceBuffer dq = filled(b.q_elems() * eb);
-  const DeviceBuffer dk = filled(b.k_elems() * eb);
-  const DeviceBuffer dv = filled(b.v_elems() * eb);
-  const DeviceBuffer work = filled(b.lse_elems() * 4);
-  p.dout = dout.get();
-  p.dq = dq.get();
-  p.dk = dk.get();
-  p.dv = dv.get();
-  p.workspace = static_cast<float*>(work.get());
-  check(flash::backward(p, nullptr), "flash::backward");
-  check(cudaDeviceSynchronize(), "flash::backward");
-  decode(download(dq), t, out.dq);
-  decode(download(dk), t, out.dk);
-  decode(download(dv), t, out.dv);
+  backward_on_device(b, c.inputs, dc, out.dq, out.dk, out.dv);
+}
+
+void flash_forward(const Batch& b, const Inputs& in, std::vector<float>& out,
+                   std::vector<float>& lse) {
+  Results<float> r;
+  r.out.assign(b.o_elems(), 0.0f);
+  r.lse.assign(b.lse_elems(), 0.0f);
+  run_flash(Case{b, in, 0}, false, r);
+  out = std::move(r.out);
+  lse = std::move(r.lse);
+}
+
+void flash_backward_given(const Batch& b, const Inputs& in, const std::vector<float>& out,
+                          const std::vector<float>& lse, std::vector<float>& dq,
+                          std::vector<float>& dk, std::vector<float>& dv) {
+  DeviceCase dc(b, in);
+  // O as the kernels store it (the storage dtype; exact for values that came
+  // from a kernel), LSE in float32.
+  std::vector<float> o_rounded = out;
+  round_to(b.dtype, o_rounded);
+  const DeviceBuffer o = upload(encode(o_rounded, b.dtype));
+  const DeviceBuffer l = upload(lse);
+  dc.p.o = const_cast<void*>(o.get());
+  dc.p.lse = static_cast<float*>(l.get());
+  backward_on_device(b, in, dc, dq, dk, dv);
 }
 
 }  // namespace attncheck::ATTNCHECK_IMPL_BACKEND

@@ -167,6 +167,63 @@ Segmentation segment_from_position_ids(const std::optional<std::vector<std::int3
   return seg;
 }
 
+// Walks the rows once. `open` says whether the previous row is a valid row of
+// a document (padding closes it); a valid row either starts a document (id 0)
+// or continues the open one (previous id + 1). Slots run from one document
+// start to the next, so padding after a document belongs to its slot.
+Segmentation segment_from_position_ids_and_valid(std::span<const std::int32_t> ids,
+                                                 std::span<const std::uint8_t> valid) {
+  if (ids.size() != valid.size()) {
+    fail_layout("valid", -1,
+                fmt::format("has {} entries but position_ids has {}; give one validity flag per "
+                            "row (1 = real token, 0 = padding)",
+                            valid.size(), ids.size()));
+  }
+  Segmentation seg;
+  seg.total = checked_rows(std::int64_t(ids.size()), "position_ids");
+  std::vector<std::int32_t> lengths, starts;
+  bool open = false, any_padding = false;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (valid[i] == 0) {
+      any_padding = true;
+      if (starts.empty()) {  // leading padding: a zero-length document at row 0 covers it
+        starts.push_back(0);
+        lengths.push_back(0);
+      }
+      open = false;
+      continue;
+    }
+    const std::int32_t id = ids[i];
+    if (id < 0) {
+      fail_ids(std::int64_t(i),
+               fmt::format("is {} (negative) at index {}; ids of real tokens are 0..len-1 within "
+                           "each document. Fix the id generator or pass cu_seqlens instead",
+                           id, i));
+    }
+    if (id == 0) {
+      starts.push_back(std::int32_t(i));
+      lengths.push_back(1);
+      open = true;
+      continue;
+    }
+    if (!open) {
+      fail_ids(std::int64_t(i),
+               fmt::format("is {} at index {}, {}; a real token after padding (or at the "
+                           "start) must start a document with id 0. Build the ids for the "
+                           "global packed row before any sharding or slicing",
+                           id, i, i == 0 ? "the first row" : "right after a padding row"));
+    }
+    check_next_id(i, ids[i - 1], id);
+    ++lengths.back();
+  }
+  seg.cu_seqlens = prefix_sums(lengths);
+  if (any_padding) {
+    starts.push_back(seg.total);
+    seg.cu_seqlens_padded = std::move(starts);
+  }
+  return seg;
+}
+
 // Row r of the [B, S] mask is sequence r at rows [r * S, r * S + len_r) of
 // the flattened buffer. Padded offsets {0, S, 2S, ...} are given only when
 // some row is shorter than S.

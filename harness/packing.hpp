@@ -27,6 +27,22 @@ struct Segmentation {
 // The whole row is real: there is no padding in this description.
 Segmentation segment_from_position_ids(const std::optional<std::vector<std::int32_t>>& ids);
 
+// (b') Position ids with validity flags (Hugging Face position_ids +
+// attention_mask, gathered across ranks): rows with valid == 0 are padding
+// (their ids are ignored); a document starts at a valid row whose id is 0 and
+// continues over the following valid rows whose ids increase by exactly 1; a
+// padding row ends the current document. cu_seqlens: actual lengths;
+// cu_seqlens_padded: document starts, each document's slot running to the
+// next start (the last to the end), given only when some row is padding.
+// Leading padding rows before the first document (or no document at all) are
+// a zero-length document at row 0 whose slot covers them. A valid row with an
+// id that neither is 0 nor continues the previous valid row's document (a
+// gap, a repeat, a negative id, or a non-zero id right after padding) throws
+// Error(InvalidPositionIds) naming the index, like segment_from_position_ids.
+// ids and valid of different sizes throw Error(InvalidLayout).
+Segmentation segment_from_position_ids_and_valid(std::span<const std::int32_t> ids,
+                                                 std::span<const std::uint8_t> valid);
+
 // (c) A padded [B, S] layout with an attention mask (1 = real token,
 // 0 = padding), row-major, B * S entries. Each row holds one sequence whose
 // real tokens must be a contiguous run starting at column 0 (right padding).

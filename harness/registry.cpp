@@ -7,6 +7,7 @@
 #include "harness/compare.hpp"
 #include "harness/error.hpp"
 #include "harness/impl_flash.hpp"
+#include "kernels/dist/dist.hpp"
 #include "kernels/flash/flash.hpp"
 #include "reference/attention.hpp"
 
@@ -30,6 +31,10 @@ std::optional<std::string> skip_reason(const Implementation& impl, const Batch& 
       if (b.q_len(i) != b.kv_len(i)) return std::string("no Lq != Lk");
     }
   }
+  if (!c.non_causal && !b.mask.causal) return std::string("causal masks only");
+  // P9 checks the error such an implementation gives without ids.
+  if (c.needs_position_ids && !b.position_ids) return std::string("needs position ids");
+  if (c.refuses) return c.refuses(b);
   return std::nullopt;
 }
 
@@ -83,6 +88,7 @@ std::string describe(const Capabilities& c) {
   flag(c.chunked, "chunk");
   flag(c.padding, "padding");
   flag(c.backward, "bwd");
+  flag(c.non_causal, "non-causal");
   flag(c.needs_position_ids, "needs-ids");
   flag(c.deterministic, "deterministic");
   s += fmt::format(" d<={}", c.max_head_dim);
@@ -118,6 +124,36 @@ Registry make_builtin() {
            .description = "kernels/flash (FlashAttention-2, fwd+bwd) run on the CPU by kernels/simt",
            .caps = flash_caps,
            .run = simt_backend::run_flash});
+  // Sequence-parallel variants on the threads backend, each over both local
+  // attentions, so a failure says whether the distribution or the kernel is wrong.
+  for (dist::Variant v : {dist::Variant::Ring, dist::Variant::Ulysses, dist::Variant::AllGather}) {
+    for (int cp : {2, 4, 8}) {
+      for (bool flash_local : {false, true}) {
+        const dist::Support sup = dist::support(v);
+        Capabilities caps;
+        caps.lq_ne_lk = false;
+        caps.windows = sup.windows;
+        caps.chunked = sup.chunked;
+        caps.non_causal = sup.non_causal;
+        caps.needs_position_ids = sup.needs_position_ids;
+        if (flash_local) caps.max_head_dim = flash::k_max_head_dim;
+        caps.refuses = [v, cp](const Batch& b) { return dist::refusal(v, cp, b); };
+        caps.cp = cp;
+        caps.single_device = flash_local ? "flash" : "reference-f32";
+        const auto local = flash_local ? dist::flash_simt_local() : dist::reference_local();
+        reg.add({.name = fmt::format("{}-cp{}-{}", dist::to_string(v), cp, local.name),
+                 .device = "threads",
+                 .description = fmt::format("{} sequence parallelism, cp={} ranks (threads), local "
+                                            "attention: {}",
+                                            dist::to_string(v), cp,
+                                            flash_local ? "flash (simt)" : "float64 reference"),
+                 .caps = caps,
+                 .run = [v, cp, local](const Case& c, bool grads, Results<float>& out) {
+                   dist::run_variant(v, cp, local, c, grads, out);
+                 }});
+      }
+    }
+  }
 #if defined(ATTNCHECK_WITH_CUDA)
   // On a machine with a usable GPU the same kernels run natively too.
   if (cuda_backend::device_unavailable().empty()) {

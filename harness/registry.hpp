@@ -25,6 +25,14 @@ struct Capabilities {
   bool needs_position_ids = false; // reads position ids instead of cu_seqlens
   bool deterministic = true;       // bitwise reproducible run to run
   int max_head_dim = 256;          // max of D and Dv
+  bool non_causal = true;          // masks without causal (none, two-sided windows, chunks)
+  // Sequence parallelism: the number of ranks (0: single device), and the
+  // single-device implementation it must agree with (P8).
+  int cp = 0;
+  std::string single_device;
+  // Anything else the implementation refuses (head counts it cannot split, a
+  // mask combination): the reason, or nullopt when it runs the batch.
+  std::function<std::optional<std::string>(const Batch&)> refuses;
 };
 
 // Runs the implementation on `c`. The harness hands over output buffers that

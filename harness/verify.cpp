@@ -27,12 +27,12 @@ VerifyContext make_verify_context(const Case& c, bool grads) {
 }
 
 Verdict verify(const Case& c, const VerifyContext& ctx, const Results<double>& expected,
-               const Results<float>& got) {
+               const Results<float>& got, Slack slack) {
   Verdict v;
-  v.tensors = compare_forward(c.batch, got, expected, ctx.magnitude, ctx.baseline, &ctx.oracle);
+  v.tensors = compare_forward(c.batch, got, expected, ctx.magnitude, ctx.baseline, &ctx.oracle, slack);
   v.grads_checked = ctx.grads && expected.has_grads() && got.has_grads();
   if (v.grads_checked) {
-    auto bwd = compare_backward(c.batch, got, expected, ctx.magnitude, ctx.baseline, &ctx.oracle);
+    auto bwd = compare_backward(c.batch, got, expected, ctx.magnitude, ctx.baseline, &ctx.oracle, slack);
     v.tensors.insert(v.tensors.end(), bwd.begin(), bwd.end());
   }
   for (const auto& t : v.tensors) {

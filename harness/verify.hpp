@@ -39,7 +39,8 @@ VerifyContext make_verify_context(const Case& c, bool grads);
 
 // Judges `got` against `expected`. When expected has gradients and got does
 // not (or the reverse), only the forward is judged and grads_checked is false.
+// `slack`: sequence_parallel_slack(cp) for a sequence-parallel implementation.
 Verdict verify(const Case& c, const VerifyContext& ctx, const Results<double>& expected,
-               const Results<float>& got);
+               const Results<float>& got, Slack slack = {});
 
 }  // namespace attncheck

@@ -23,6 +23,8 @@ const std::vector<PropertyInfo>& all_properties() {
       {PropertyId::Poison, "P4", "poison", "NaN/Inf/1e30 in padding rows change no real output bit"},
       {PropertyId::Isolation, "P5", "isolation", "other documents' values change no bit of this one"},
       {PropertyId::AllWritten, "P6", "all-written", "every output element is written"},
+      {PropertyId::Sharding, "P8", "sharding",
+       "sequence parallelism at cp ranks matches the reference (bound grown with cp)"},
       {PropertyId::Determinism, "P10", "determinism", "two runs give the same bits"},
       {PropertyId::Permutation, "P13", "permutation", "permuting documents permutes the outputs"},
       {PropertyId::GqaMha, "P14", "gqa-mha", "GQA equals MHA with repeated kv heads"},
@@ -92,18 +94,65 @@ ExactCheck equal_outputs(const Batch& b, const Results<float>& x, const Results<
 
 bool doc_count_at_least(const Batch& b, int n) { return b.num_seqs() >= n; }
 
+// Sequence-parallel implementations merge cp partial results: their bound
+// grows as harness/compare.hpp (Slack) justifies.
+Slack slack_of(const Implementation& impl) {
+  return impl.caps.cp > 0 ? sequence_parallel_slack(impl.caps.cp) : Slack{};
+}
+
 Outcome forward(const Implementation& impl, const Case& c) {
   const auto ref = reference::oracle(c.batch, c.inputs, false);
   const auto base = reference::baseline(c.batch, c.inputs, false);
-  return judge(
-      compare_forward(c.batch, run_implementation(impl, c, false), ref.value, ref.magnitude, base));
+  return judge(compare_forward(c.batch, run_implementation(impl, c, false), ref.value,
+                               ref.magnitude, base, nullptr, slack_of(impl)));
 }
 
 Outcome backward(const Implementation& impl, const Case& c) {
   const auto ref = reference::oracle(c.batch, c.inputs, true);
   const auto base = reference::baseline(c.batch, c.inputs, true);
-  return judge(
-      compare_backward(c.batch, run_implementation(impl, c, true), ref.value, ref.magnitude, base));
+  return judge(compare_backward(c.batch, run_implementation(impl, c, true), ref.value,
+                                ref.magnitude, base, nullptr, slack_of(impl)));
+}
+
+// P8: the sequence-parallel result (forward and backward together) against the
+// float64 reference with the cp-grown bound. A failure is localized by running
+// the single-device implementation of the same local attention on the case.
+Outcome sharding(const Implementation& impl, const Case& c, bool grads) {
+  if (impl.caps.cp == 0) return skip("not sequence parallel");
+  const auto ref = reference::oracle(c.batch, c.inputs, grads);
+  const auto base = reference::baseline(c.batch, c.inputs, grads);
+  const auto got = run_implementation(impl, c, grads);
+  auto checks = compare_forward(c.batch, got, ref.value, ref.magnitude, base, nullptr, slack_of(impl));
+  if (grads) {
+    auto b = compare_backward(c.batch, got, ref.value, ref.magnitude, base, nullptr, slack_of(impl));
+    checks.insert(checks.end(), b.begin(), b.end());
+  }
+  Outcome o = judge(checks);
+  if (o.status != Status::Fail || impl.caps.single_device.empty()) return o;
+  std::string single = "not registered";
+  for (const auto& i : builtin_registry().all()) {
+    if (i.name != impl.caps.single_device) continue;
+    if (auto why = skip_reason(i, c.batch)) {
+      single = "cannot run the case: " + *why;
+      break;
+    }
+    try {
+      const auto s = run_implementation(i, c, grads);
+      auto sc = compare_forward(c.batch, s, ref.value, ref.magnitude, base);
+      if (grads) {
+        auto b = compare_backward(c.batch, s, ref.value, ref.magnitude, base);
+        sc.insert(sc.end(), b.begin(), b.end());
+      }
+      single = judge(sc).status == Status::Pass
+                   ? "passes: the distribution logic is at fault"
+                   : "fails too: the local kernel is at fault";
+    } catch (const std::exception& e) {
+      single = std::string("raised: ") + e.what();
+    }
+  }
+  o.message += fmt::format(" [cp={}; single-device {} on this case {}]", impl.caps.cp,
+                           impl.caps.single_device, single);
+  return o;
 }
 
 Outcome padding_zero(const Implementation& impl, const Case& c, bool grads) {
@@ -255,7 +304,7 @@ Outcome gqa_mha(const Implementation& impl, const Case& c, bool grads) {
   Results<float> hs = g;
   hs.dk = summed(h.dk, b.head_dim);
   hs.dv = summed(h.dv, b.head_dim_v);
-  Outcome o = judge(compare_backward(b, hs, ref.value, ref.magnitude, base));
+  Outcome o = judge(compare_backward(b, hs, ref.value, ref.magnitude, base, nullptr, slack_of(impl)));
   if (o.status == Status::Fail) o.message = "MHA dK/dV summed over the group: " + o.message;
   return o;
 }
@@ -277,6 +326,7 @@ Outcome evaluate(PropertyId p, const Implementation& impl, const Case& c) {
       case PropertyId::Poison: return poison(impl, c, grads);
       case PropertyId::Isolation: return isolation(impl, c, grads);
       case PropertyId::AllWritten: return all_written(impl, c, grads);
+      case PropertyId::Sharding: return sharding(impl, c, grads);
       case PropertyId::Determinism: return determinism(impl, c, grads);
       case PropertyId::Permutation: return permutation(impl, c, grads);
       case PropertyId::GqaMha: return gqa_mha(impl, c, grads);

@@ -17,6 +17,7 @@ enum class PropertyId {
   Poison,        // P4 NaN/Inf/1e30 in padding rows change no real output bit
   Isolation,     // P5 other documents' values change no bit of this one
   AllWritten,    // P6 every output element written
+  Sharding,      // P8 sequence-parallel result equals the single-device one
   Determinism,   // P10 two runs give the same bits
   Permutation,   // P13 permuting documents permutes outputs
   GqaMha,        // P14 GQA equals MHA with repeated kv heads

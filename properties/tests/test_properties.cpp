@@ -39,7 +39,11 @@ TEST(Registry, EveryPropertyHoldsForEveryImplementation) {
   const auto r = props::run_campaign(builtin_registry(), o, progress);
   props::print_summary(r, summary);
   EXPECT_EQ(r.total_failed, 0) << summary.str();
-  ASSERT_EQ(r.rows.size(), builtin_registry().all().size() * props::all_properties().size());
+  std::size_t rows = 0;  // every (implementation, property) pair; P8 only for sequence parallelism
+  for (const auto& impl : builtin_registry().all()) {
+    rows += props::all_properties().size() - (impl.caps.cp == 0 ? 1 : 0);
+  }
+  ASSERT_EQ(r.rows.size(), rows);
   for (const auto& row : r.rows) {
     EXPECT_EQ(row.cases, k_ci_cases) << row.impl << " " << row.code;
     // A property that never runs checks nothing: some cases must be applicable.
