@@ -50,16 +50,20 @@ rc::Gen<Shape> shape(const GenOptions& opts) {
                    rc::gen::weightedOneOf<int>({{3, rc::gen::just(0)},  // 0: Dv = D
                                                 {1, rc::gen::elementOf(dims)}})),
       rc::gen::set(&Shape::mask,
-                   rc::gen::element(MaskKind::None, MaskKind::Causal, MaskKind::Window,
-                                    MaskKind::CausalWindow, MaskKind::Chunked,
-                                    MaskKind::CausalChunked)),
+                   opts.masks.empty()
+                       ? rc::gen::element(MaskKind::None, MaskKind::Causal, MaskKind::Window,
+                                          MaskKind::CausalWindow, MaskKind::Chunked,
+                                          MaskKind::CausalChunked)
+                       : rc::gen::elementOf(opts.masks)),
       rc::gen::set(&Shape::dist,
                    rc::gen::element(ValueDist::Gaussian, ValueDist::HeavyTail, ValueDist::Outliers,
                                     ValueDist::LargeLogits, ValueDist::Ties,
                                     ValueDist::ActivationLike)),
       rc::gen::set(&Shape::ids_present, rc::gen::element(true, false)),
       rc::gen::set(&Shape::padded, rc::gen::element(false, true)),
-      rc::gen::set(&Shape::cross, rc::gen::weightedElement<bool>({{3, false}, {1, true}})),
+      rc::gen::set(&Shape::cross,
+                   opts.self_attention ? rc::gen::just(false)
+                                       : rc::gen::weightedElement<bool>({{3, false}, {1, true}})),
       rc::gen::set(&Shape::default_scale, rc::gen::weightedElement<bool>({{4, true}, {1, false}})),
       rc::gen::set(&Shape::num_docs,
                    rc::gen::weightedOneOf<int>({{2, rc::gen::just(1)},

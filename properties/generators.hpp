@@ -17,15 +17,21 @@
 
 namespace attncheck::gen {
 
+enum class ValueDist { Gaussian, HeavyTail, Outliers, LargeLogits, Ties, ActivationLike };
+enum class MaskKind { None, Causal, Window, CausalWindow, Chunked, CausalChunked };
+
 struct GenOptions {
   int max_tokens = 512;     // cap on rows of the q and kv buffers (padding included)
   double max_work = 4e6;    // cap on sum_docs Lq*Lk * Hq * (D + Dv): keeps cases fast
   int max_head_dim = 256;
   std::vector<DType> dtypes{DType::Float32, DType::BFloat16, DType::Float16};
+  // Every document has Lq == Lk (the only kind sequence parallelism shards).
+  bool self_attention = false;
+  // Mask kinds to generate; empty: all.
+  std::vector<MaskKind> masks;
 };
 
-enum class ValueDist { Gaussian, HeavyTail, Outliers, LargeLogits, Ties, ActivationLike };
-enum class MaskKind { None, Causal, Window, CausalWindow, Chunked, CausalChunked };
+
 
 const char* to_string(ValueDist d);
 const char* to_string(MaskKind m);

@@ -30,25 +30,56 @@ constexpr int k_ci_cases = 60;
 constexpr int k_ci_max_tokens = 256;
 constexpr std::uint64_t k_ci_seed = 20261122;
 
-TEST(Registry, EveryPropertyHoldsForEveryImplementation) {
+// Runs every property over `impls` and expects no failure, and every row to
+// have applied to some cases (a property that never runs checks nothing).
+void expect_campaign_holds(const std::vector<std::string>& impls, const gen::GenOptions& g) {
   props::CampaignOptions o;
   o.cases = k_ci_cases;
   o.seed = k_ci_seed;
-  o.gen.max_tokens = k_ci_max_tokens;
+  o.gen = g;
+  o.impls = impls;
   std::ostringstream progress, summary;
   const auto r = props::run_campaign(builtin_registry(), o, progress);
   props::print_summary(r, summary);
   EXPECT_EQ(r.total_failed, 0) << summary.str();
   std::size_t rows = 0;  // every (implementation, property) pair; P8 only for sequence parallelism
-  for (const auto& impl : builtin_registry().all()) {
-    rows += props::all_properties().size() - (impl.caps.cp == 0 ? 1 : 0);
+  for (const auto& name : impls) {
+    rows += props::all_properties().size() - (builtin_registry().find(name).caps.cp == 0 ? 1 : 0);
   }
   ASSERT_EQ(r.rows.size(), rows);
   for (const auto& row : r.rows) {
     EXPECT_EQ(row.cases, k_ci_cases) << row.impl << " " << row.code;
-    // A property that never runs checks nothing: some cases must be applicable.
     EXPECT_GT(row.passed, 0) << row.impl << " " << row.code << " was skipped on every case";
   }
+}
+
+std::vector<std::string> registered(bool sequence_parallel) {
+  std::vector<std::string> out;
+  for (const auto& i : builtin_registry().all()) {
+    if ((i.caps.cp > 0) == sequence_parallel) out.push_back(i.name);
+  }
+  return out;
+}
+
+TEST(Registry, EveryPropertyHoldsForEverySingleDeviceImplementation) {
+  gen::GenOptions g;
+  g.max_tokens = k_ci_max_tokens;
+  expect_campaign_holds(registered(false), g);
+}
+
+// The sequence-parallel variants shard self-attention: the generator gives
+// them Lq == Lk batches and the masks at least one variant implements (all
+// of them run Ulysses; ring skips windows and chunks, all-gather non-causal
+// windows and chunks: the skip reasons are in the summary).
+TEST(Registry, EveryPropertyHoldsForEverySequenceParallelVariant) {
+  gen::GenOptions g;
+  g.max_tokens = 128;  // cp = 8 pads every document to a multiple of 16 rows
+  g.self_attention = true;
+  g.masks = {gen::MaskKind::None, gen::MaskKind::Causal, gen::MaskKind::CausalWindow,
+             gen::MaskKind::CausalChunked, gen::MaskKind::Window};
+  const auto impls = registered(true);
+  ASSERT_EQ(impls.size(), 18u) << "ring, ulysses, allgather x cp 2, 4, 8 x reference, flash";
+  expect_campaign_holds(impls, g);
 }
 
 // On a machine with a usable GPU the implementations on device "cuda" are
@@ -438,6 +469,49 @@ TEST(P9, MissingIdsAreTheDocumentedError) {
   b.total_q = b.total_kv = 3;
   b.cu_seqlens_q = b.cu_seqlens_kv = {0, 3};
   EXPECT_THROW(b.check_position_ids(), Error);
+}
+
+// P9 for the sequence-parallel variants: a variant that derives document
+// boundaries from position ids refuses a batch without them with the
+// documented error; every variant refuses malformed ids naming the position
+// (ids are checked when the CP layout is built, before sharding).
+TEST(P9, SequenceParallelVariantsGiveTheDocumentedErrors) {
+  Case c;
+  Batch& b = c.batch;
+  b.num_heads_q = b.num_heads_kv = 8;
+  b.head_dim = b.head_dim_v = 8;
+  b.softmax_scale = 0.35;
+  b.mask.causal = true;
+  b.cu_seqlens_q = b.cu_seqlens_kv = {0, 5, 9};
+  b.total_q = b.total_kv = 9;
+  for (auto* x : {&c.inputs.q, &c.inputs.k, &c.inputs.v, &c.inputs.dout}) x->assign(9 * 8 * 8, 0.5f);
+  int needs_ids = 0;
+  for (const auto& impl : builtin_registry().all()) {
+    if (impl.caps.cp == 0) continue;
+    SCOPED_TRACE(impl.name);
+    Case missing = c;
+    if (impl.caps.needs_position_ids) {
+      ++needs_ids;
+      try {
+        run_implementation(impl, missing, true);
+        ADD_FAILURE() << "ran without position ids";
+      } catch (const Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::MissingPositionIds) << e.what();
+      }
+    } else {
+      EXPECT_NO_THROW(run_implementation(impl, missing, true));
+    }
+    Case bad = c;
+    bad.batch.position_ids = std::vector<std::int32_t>{0, 1, 2, 4, 5, 0, 1, 2, 3};
+    try {
+      run_implementation(impl, bad, true);
+      ADD_FAILURE() << "ran with malformed position ids";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::InvalidPositionIds) << e.what();
+      EXPECT_EQ(e.index(), 3) << e.what();
+    }
+  }
+  EXPECT_EQ(needs_ids, 6) << "the ulysses variants derive boundaries from ids";
 }
 
 }  // namespace
