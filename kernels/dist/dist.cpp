@@ -66,45 +66,50 @@ void round_like_local(const LocalAttention& local, const Batch& b, std::vector<f
   if (local.rounds_to_dtype) round_to(b.dtype, x);
 }
 
-void run_variant(Variant v, int cp, const LocalAttention& local, const Case& c, bool grads,
-                 Results<float>& out, std::vector<comm::Traffic>* traffic) {
+Sharded shard_case(Variant v, int cp, const Case& c, bool grads) {
   const Batch& b = c.batch;
   const Support sup = support(v);
   if (auto why = refusal(v, cp, b)) throw Error(ErrorKind::Unsupported, "batch", -1, *why);
-  const shard::CpLayout layout = shard::make_cp_layout(b, cp, sup.needs_position_ids);
-  const Batch global = shard::layout_batch(layout, b);
+  Sharded sh{shard::make_cp_layout(b, cp, sup.needs_position_ids), {}, {}, grads};
+  sh.global = shard::layout_batch(sh.layout, b);
   const int hq = b.num_heads_q, hkv = b.num_heads_kv, d = b.head_dim, dv = b.head_dim_v;
-
   // The global inputs in layout order; each rank takes its rows.
   // Padding rows of the layout hold NaN: a rank that reads one breaks loudly.
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  const auto q = shard::to_layout(layout, c.inputs.q, hq * d, false, nan);
-  const auto k = shard::to_layout(layout, c.inputs.k, hkv * d, true, nan);
-  const auto vv = shard::to_layout(layout, c.inputs.v, hkv * dv, true, nan);
-  const auto dout = grads ? shard::to_layout(layout, c.inputs.dout, hq * dv, false, nan)
+  const auto q = shard::to_layout(sh.layout, c.inputs.q, hq * d, false, nan);
+  const auto k = shard::to_layout(sh.layout, c.inputs.k, hkv * d, true, nan);
+  const auto vv = shard::to_layout(sh.layout, c.inputs.v, hkv * dv, true, nan);
+  const auto dout = grads ? shard::to_layout(sh.layout, c.inputs.dout, hq * dv, false, nan)
                           : std::vector<float>{};
-  std::vector<RankIo> io(static_cast<std::size_t>(cp));
+  sh.io.resize(static_cast<std::size_t>(cp));
   for (int r = 0; r < cp; ++r) {
-    RankIo& x = io[std::size_t(r)];
-    x.rows = v == Variant::Ulysses ? shard::contiguous_rows(layout, r) : shard::zigzag_rows(layout, r);
+    RankIo& x = sh.io[std::size_t(r)];
+    x.rows = v == Variant::Ulysses ? shard::contiguous_rows(sh.layout, r)
+                                   : shard::zigzag_rows(sh.layout, r);
     x.in.q = shard::take_rows(q, x.rows, hq * d);
     x.in.k = shard::take_rows(k, x.rows, hkv * d);
     x.in.v = shard::take_rows(vv, x.rows, hkv * dv);
     if (grads) x.in.dout = shard::take_rows(dout, x.rows, hq * dv);
   }
-  const Context ctx{layout, global, local, grads};
-  std::vector<comm::Traffic> tr(static_cast<std::size_t>(cp));
-  comm::run_threads(cp, [&](comm::Communicator& comm) {
-    RankIo& x = io[std::size_t(comm.rank())];
-    switch (v) {
-      case Variant::Ring: ring_rank(comm, ctx, x); break;
-      case Variant::Ulysses: ulysses_rank(comm, ctx, x); break;
-      case Variant::AllGather: allgather_rank(comm, ctx, x); break;
-    }
-    tr[std::size_t(comm.rank())] = comm.traffic();
-  });
-  if (traffic) *traffic = tr;
+  return sh;
+}
 
+void run_rank(Variant v, comm::Communicator& comm, const Sharded& sh,
+              const LocalAttention& local, RankIo& io) {
+  const Context ctx{sh.layout, sh.global, local, sh.grads};
+  switch (v) {
+    case Variant::Ring: ring_rank(comm, ctx, io); break;
+    case Variant::Ulysses: ulysses_rank(comm, ctx, io); break;
+    case Variant::AllGather: allgather_rank(comm, ctx, io); break;
+  }
+}
+
+void unshard(Variant v, const Sharded& sh, const Case& c, Results<float>& out) {
+  const Batch& b = c.batch;
+  const shard::CpLayout& layout = sh.layout;
+  const int cp = layout.cp;
+  const bool grads = sh.grads;
+  const int hq = b.num_heads_q, hkv = b.num_heads_kv, d = b.head_dim, dv = b.head_dim_v;
   // Local results back to the layout, then to the case.
   const int t = layout.total;
   std::vector<float> o_l(std::size_t(t) * hq * dv, 0.0f);
@@ -115,7 +120,7 @@ void run_variant(Variant v, int cp, const LocalAttention& local, const Case& c, 
     dk_l.assign(std::size_t(t) * hkv * d, 0.0f);
     dv_l.assign(std::size_t(t) * hkv * dv, 0.0f);
   }
-  for (const RankIo& x : io) {
+  for (const RankIo& x : sh.io) {
     const std::size_t n = x.rows.size();
     auto expect = [&](const std::vector<float>& got, std::size_t want, const char* what) {
       if (got.size() != want) {
@@ -177,6 +182,44 @@ void run_variant(Variant v, int cp, const LocalAttention& local, const Case& c, 
     out.dk = shard::from_layout(layout, dk_l, hkv * d, true, b.total_kv);
     out.dv = shard::from_layout(layout, dv_l, hkv * dv, true, b.total_kv);
   }
+}
+
+
+void run_variant(Variant v, int cp, const LocalAttention& local, const Case& c, bool grads,
+                 Results<float>& out, std::vector<comm::Traffic>* traffic) {
+  Sharded sh = shard_case(v, cp, c, grads);
+  std::vector<comm::Traffic> tr(static_cast<std::size_t>(cp));
+  comm::run_threads(cp, [&](comm::Communicator& comm) {
+    run_rank(v, comm, sh, local, sh.io[std::size_t(comm.rank())]);
+    tr[std::size_t(comm.rank())] = comm.traffic();
+  });
+  if (traffic) *traffic = tr;
+  unshard(v, sh, c, out);
+}
+
+void run_on(Variant v, comm::Communicator& comm, const LocalAttention& local, const Case& c,
+            bool grads, Results<float>& out) {
+  Sharded sh = shard_case(v, comm.size(), c, grads);
+  RankIo& mine = sh.io[std::size_t(comm.rank())];
+  run_rank(v, comm, sh, local, mine);
+  // Every rank's results to every rank (equal sizes: n rows each).
+  auto gather = [&](std::vector<float> RankIo::*field) {
+    const std::vector<float>& local_part = mine.*field;
+    std::vector<float> all(local_part.size() * sh.io.size());
+    comm.all_gather<float>(local_part, all);
+    for (std::size_t j = 0; j < sh.io.size(); ++j) {
+      (sh.io[j].*field).assign(all.begin() + std::ptrdiff_t(j * local_part.size()),
+                               all.begin() + std::ptrdiff_t((j + 1) * local_part.size()));
+    }
+  };
+  gather(&RankIo::out);
+  gather(&RankIo::lse);
+  if (grads) {
+    gather(&RankIo::dq);
+    gather(&RankIo::dk);
+    gather(&RankIo::dv);
+  }
+  unshard(v, sh, c, out);
 }
 
 }  // namespace attncheck::dist

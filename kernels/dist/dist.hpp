@@ -67,6 +67,27 @@ std::optional<std::string> refusal(Variant v, int cp, const Batch& b);
 void run_variant(Variant v, int cp, const LocalAttention& local, const Case& c, bool grads,
                  Results<float>& out, std::vector<comm::Traffic>* traffic = nullptr);
 
+// The same on any communicator (every process of an MPI job, every GPU of
+// NCCL): each rank shards the case itself (deterministically), runs its rank,
+// and the results are all-gathered, so every rank returns the whole `out`.
+// comm.size() is cp.
+void run_on(Variant v, comm::Communicator& comm, const LocalAttention& local, const Case& c,
+            bool grads, Results<float>& out);
+
+// The steps of run_variant.
+struct Sharded {
+  shard::CpLayout layout;
+  Batch global;
+  std::vector<RankIo> io;
+  bool grads = false;
+};
+Sharded shard_case(Variant v, int cp, const Case& c, bool grads);
+void run_rank(Variant v, comm::Communicator& comm, const Sharded& sh, const LocalAttention& local,
+              RankIo& io);
+// Collects every rank's results into `out` (case layout) and checks that the
+// layout's own padding rows came back as 0 / -inf.
+void unshard(Variant v, const Sharded& sh, const Case& c, Results<float>& out);
+
 // Rounds the values to the batch's dtype when the local attention stores in it.
 void round_like_local(const LocalAttention& local, const Batch& b, std::vector<float>& x);
 
