@@ -9,7 +9,9 @@ packages=(
   libgtest-dev librapidcheck-dev
   libhdf5-dev
   libopenmpi-dev openmpi-bin
-  python3 python3-h5py python3-numpy
+  python3 python3-h5py python3-numpy python3-matplotlib  # byok example, reports/
+  chromium  # the report's headless-browser test (reports/tests/chromium.sh)
+  clang libclang-rt-14-dev
 )
 
 missing=()

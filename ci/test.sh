@@ -14,4 +14,6 @@ for preset in default asan; do
   cmake --build --preset "${preset}" -j "${jobs}"
   ctest --preset "${preset}" -j "${jobs}" || status=1
 done
+# libFuzzer targets (clang, the fuzz preset): 60 s each from the seed corpora.
+bash ci/libfuzz.sh || status=1
 exit ${status}

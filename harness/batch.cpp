@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
+#include <tuple>
 
 #include "harness/error.hpp"
 
@@ -113,6 +116,22 @@ void Batch::validate() const {
   }
   if (head_dim < 1) fail("head_dim", -1, fmt::format("is {}, must be >= 1", head_dim));
   if (head_dim_v < 1) fail("head_dim_v", -1, fmt::format("is {}, must be >= 1", head_dim_v));
+  // A row of q, k, v or do holds heads * dim values, an int everywhere it is
+  // used (row_elems, kernel strides); with totals below 2^31 the element
+  // counts (q_elems, ...) then fit size_t too.
+  for (const auto& [heads, heads_name, dim, dim_name] :
+       {std::tuple{num_heads_q, "num_heads_q", head_dim, "head_dim"},
+        std::tuple{num_heads_q, "num_heads_q", head_dim_v, "head_dim_v"},
+        std::tuple{num_heads_kv, "num_heads_kv", head_dim, "head_dim"},
+        std::tuple{num_heads_kv, "num_heads_kv", head_dim_v, "head_dim_v"}}) {
+    const std::int64_t row = std::int64_t(heads) * dim;
+    if (row > std::numeric_limits<std::int32_t>::max()) {
+      fail(heads_name, -1,
+           fmt::format("{} * {} = {} * {} = {} values per row; a row must hold at most {}",
+                       heads_name, dim_name, heads, dim, row,
+                       std::numeric_limits<std::int32_t>::max()));
+    }
+  }
   if (!std::isfinite(softmax_scale) || softmax_scale <= 0.0) {
     fail("softmax_scale", -1,
          fmt::format("is {}, must be finite and > 0 (1/sqrt(head_dim) = {} is the default)",

@@ -285,10 +285,60 @@ class Reader {
     }
   }
 
+  // A dataset's shape is metadata: a few bytes can declare [2^31, 4096, 65536]
+  // elements. Before anything is allocated for it, the file must hold its data:
+  // contiguous and compact storage of every element within the file, or every
+  // chunk of a chunked dataset written (a compressed chunk may expand, but only
+  // to data somebody wrote). Missing data would read as fill values anyway,
+  // which FORMAT.md has no use for.
+  void check_storage(const std::string& path, const Dataset& d, std::size_t n) const {
+    if (n == 0) return;
+    Handle type(H5Dget_type(d.ds.get()), H5Tclose);
+    Handle dcpl(H5Dget_create_plist(d.ds.get()), H5Pclose);
+    const std::size_t elem = type.ok() ? H5Tget_size(type.get()) : 0;
+    if (elem == 0 || !dcpl.ok()) fail(path, "has an unreadable type or layout (corrupt file)");
+    const H5D_layout_t layout = H5Pget_layout(dcpl.get());
+    if (layout == H5D_CONTIGUOUS || layout == H5D_COMPACT) {
+      std::error_code ec;
+      const std::uintmax_t file_bytes = fs::file_size(path_, ec);
+      const hsize_t stored = H5Dget_storage_size(d.ds.get());
+      const bool fits = n <= std::numeric_limits<std::size_t>::max() / elem && !ec;
+      if (!fits || stored < n * elem || stored > file_bytes) {
+        fail(path, fmt::format("declares {} elements of {} bytes but the file holds {} bytes of "
+                               "its data (truncated or corrupt file)",
+                               n, elem, stored));
+      }
+    } else if (layout == H5D_CHUNKED) {
+      std::vector<hsize_t> chunk(d.dims.size());
+      const int rank = H5Pget_chunk(dcpl.get(), int(chunk.size()), chunk.data());
+      hsize_t needed = 1, written = 0;
+      bool ok = rank == int(chunk.size()) &&
+                H5Dget_num_chunks(d.ds.get(), H5S_ALL, &written) >= 0;
+      for (std::size_t i = 0; ok && i < chunk.size(); ++i) {
+        ok = chunk[i] > 0;
+        if (ok) needed *= (d.dims[i] + chunk[i] - 1) / chunk[i];
+      }
+      if (!ok || written < needed) {
+        fail(path, fmt::format("declares {} elements but {} of its {} chunks are written "
+                               "(truncated or corrupt file)",
+                               n, written, ok ? needed : 0));
+      }
+    } else {
+      fail(path, "has a storage layout this reader does not take (contiguous, compact or "
+                 "chunked expected)");
+    }
+  }
+
   template <typename T>
   std::vector<T> read_values(const std::string& path, const Dataset& d, hid_t memtype) const {
     std::size_t n = 1;
-    for (hsize_t x : d.dims) n *= std::size_t(x);
+    for (hsize_t x : d.dims) {
+      if (x != 0 && n > std::numeric_limits<std::size_t>::max() / std::size_t(x)) {
+        fail(path, fmt::format("has shape {}: too many elements (corrupt file)", shape_str(d.dims)));
+      }
+      n *= std::size_t(x);
+    }
+    check_storage(path, d, n);
     std::vector<T> out(n);
     if (n > 0 && H5Dread(d.ds.get(), memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
       fail(path, "data cannot be read (truncated or corrupt file)");

@@ -118,7 +118,8 @@ std::int64_t doc_start(const Segmentation& seg, std::size_t i) {
   return seg.cu_seqlens_padded ? (*seg.cu_seqlens_padded)[i] : seg.cu_seqlens[i];
 }
 
-// Every document of `seg` lies inside the buffer [0, total).
+// Every document of `seg` lies inside the buffer [0, total), in its own slot
+// when padded offsets are given.
 void check_segmentation(const Segmentation& seg) {
   if (seg.total < 0) fail_layout("total", -1, fmt::format("is {}, must be >= 0", seg.total));
   if (seg.cu_seqlens.empty() || seg.cu_seqlens[0] != 0) {
@@ -140,6 +141,32 @@ void check_segmentation(const Segmentation& seg) {
                               "offsets must be non-decreasing and fit total",
                               i, start, start + len, seg.total));
     }
+  }
+  if (!seg.cu_seqlens_padded) return;
+  // Padded offsets are slots, as in a Batch (Batch::validate): from row 0,
+  // non-decreasing, each holding its document, the last ending inside the
+  // buffer. Overlapping slots would give rows two ids (the later document's
+  // silently win) and offsets a Batch refuses.
+  const auto& p = *seg.cu_seqlens_padded;
+  if (p[0] != 0) {
+    fail_layout("cu_seqlens_padded", 0,
+                fmt::format("is {}, must be 0 (the first slot starts at row 0)", p[0]));
+  }
+  for (std::size_t i = 0; i < docs; ++i) {
+    const std::int64_t len = std::int64_t(seg.cu_seqlens[i + 1]) - seg.cu_seqlens[i];
+    const std::int64_t slot = std::int64_t(p[i + 1]) - p[i];
+    if (slot < 0 || len > slot) {
+      fail_layout("cu_seqlens_padded", std::int64_t(i + 1),
+                  fmt::format("document {} has length {} but its slot [{}, {}) holds {} rows; "
+                              "padded offsets must be non-decreasing and each slot must hold "
+                              "its document",
+                              i, len, p[i], p[i + 1], slot < 0 ? 0 : slot));
+    }
+  }
+  if (p.back() > seg.total) {
+    fail_layout("cu_seqlens_padded", std::int64_t(docs),
+                fmt::format("is {} but the buffer has {} rows; the last slot must end inside it",
+                            p.back(), seg.total));
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <limits>
 
 #include "harness/error.hpp"
 
@@ -32,20 +33,56 @@ struct LastCase {
   std::vector<std::string> features;
   std::string description;
   int docs = 0, tokens = 0;
+  double seconds = 0.0;          // evaluation time
+  io::GeneratedCase shape;       // for the coverage figures
   std::optional<Case> failing;  // the case, kept only when it failed
 };
 
+io::GeneratedCase shape_of(const gen::CaseSpec& spec, const Batch& b) {
+  io::GeneratedCase g;
+  g.total_q = b.total_q;
+  g.total_kv = b.total_kv;
+  g.heads_q = b.num_heads_q;
+  g.heads_kv = b.num_heads_kv;
+  g.head_dim = b.head_dim;
+  g.head_dim_v = b.head_dim_v;
+  g.dtype = std::string(to_string(b.dtype));
+  g.mask = gen::to_string(spec.shape.mask);
+  g.values = gen::to_string(spec.shape.dist);
+  g.position_ids = b.position_ids.has_value();
+  for (int i = 0; i < b.num_seqs(); ++i) {
+    g.lengths_q.push_back(b.q_len(i));
+    g.lengths_kv.push_back(b.kv_len(i));
+  }
+  return g;
+}
+
+io::CaseOutcome to_case_outcome(Outcome::Status s) {
+  switch (s) {
+    case Outcome::Status::Pass: return io::CaseOutcome::Pass;
+    case Outcome::Status::Fail: return io::CaseOutcome::Fail;
+    case Outcome::Status::Skip: return io::CaseOutcome::Skip;
+  }
+  return io::CaseOutcome::Error;
+}
+
 class Listener : public rc::detail::TestListener {
  public:
-  Listener(Row& row, LastCase& last, std::map<std::string, int>& coverage, bool count_coverage,
+  Listener(Row& row, LastCase& last, std::map<std::string, int>& coverage,
+           std::vector<io::GeneratedCase>& generated, bool count_coverage,
            std::function<void()> tick)
-      : row_(row), last_(last), coverage_(coverage), count_coverage_(count_coverage),
-        tick_(std::move(tick)) {}
+      : row_(row), last_(last), coverage_(coverage), generated_(generated),
+        count_coverage_(count_coverage), tick_(std::move(tick)) {}
 
   void onTestCaseFinished(const rc::detail::CaseDescription&) override {
     if (!last_.ran) return;
     ++row_.cases;
     row_.worst_ratio = std::max(row_.worst_ratio, last_.outcome.ratio);
+    row_.ratios.push_back(last_.outcome.status == Outcome::Status::Skip
+                              ? std::numeric_limits<double>::quiet_NaN()
+                              : last_.outcome.ratio);
+    row_.outcomes.push_back(last_.outcome.status);
+    row_.case_seconds.push_back(last_.seconds);
     switch (last_.outcome.status) {
       case Outcome::Status::Pass: ++row_.passed; break;
       case Outcome::Status::Skip:
@@ -60,6 +97,7 @@ class Listener : public rc::detail::TestListener {
     }
     if (count_coverage_) {
       for (const auto& f : last_.features) ++coverage_[f];
+      generated_.push_back(last_.shape);
     }
     tick_();
   }
@@ -74,6 +112,7 @@ class Listener : public rc::detail::TestListener {
   Row& row_;
   LastCase& last_;
   std::map<std::string, int>& coverage_;
+  std::vector<io::GeneratedCase>& generated_;
   bool count_coverage_;
   std::function<void()> tick_;
   LastCase minimal_;
@@ -157,7 +196,10 @@ CampaignResult run_campaign(const Registry& registry, const CampaignOptions& o,
         }
         const gen::CaseSpec spec = *gen::case_spec(o.gen).as("case");
         const Case c = gen::build_case(spec);
+        const auto t_case = Clock::now();
         last.outcome = evaluate(prop->id, *impl, c);
+        last.seconds = seconds_since(t_case);
+        last.shape = shape_of(spec, c.batch);
         last.features = gen::features(spec, c);
         last.description = c.batch.describe();
         last.docs = c.batch.num_seqs();
@@ -181,7 +223,7 @@ CampaignResult run_campaign(const Registry& registry, const CampaignOptions& o,
                                 total_rows, impl->name, prop->code, row.cases, o.cases)
                  << std::flush;
       };
-      Listener listener(row, last, result.coverage, row_index == 0, tick);
+      Listener listener(row, last, result.coverage, result.generated, row_index == 0, tick);
       rc::detail::TestParams params;
       params.seed = o.seed;
       params.maxSuccess = o.cases;
@@ -270,6 +312,52 @@ void print_summary(const CampaignResult& r, std::ostream& os) {
     }
   }
   os << fmt::format("\nattncheck: {} cases, {} failed\n", r.total_cases, r.total_failed);
+}
+
+io::CampaignSection to_results(const CampaignResult& r, const CampaignOptions& o) {
+  io::CampaignSection c;
+  c.seed = o.seed;
+  c.cases_per_row = o.cases;
+  c.max_tokens = o.gen.max_tokens;
+  c.max_head_dim = o.gen.max_head_dim;
+  for (DType d : o.gen.dtypes) c.dtypes += (c.dtypes.empty() ? "" : ",") + std::string(to_string(d));
+  c.time_budget_s = o.time_budget_s;
+  c.reproduce = o.reproduce.value_or("");
+  c.total_cases = r.total_cases;
+  c.total_failed = r.total_failed;
+  c.seconds = r.seconds;
+  c.coverage = r.coverage;
+  c.generated = r.generated;
+  c.tile_edges.assign(std::begin(gen::k_tiles), std::end(gen::k_tiles));
+  for (const Row& row : r.rows) {
+    io::CampaignRow x;
+    x.impl = row.impl;
+    x.device = row.device;
+    x.code = row.code;
+    x.name = row.name;
+    x.cases = row.cases;
+    x.passed = row.passed;
+    x.failed = row.failed;
+    x.skipped = row.skipped;
+    x.worst_ratio = row.worst_ratio;
+    x.seconds = row.seconds;
+    x.cut_by_time = row.cut_by_time;
+    x.ratios = row.ratios;
+    for (auto s : row.outcomes) x.outcomes.push_back(to_case_outcome(s));
+    x.case_seconds = row.case_seconds;
+    x.skip_reasons = row.skip_reasons;
+    x.diagnosis = row.failure;
+    x.counterexample = row.counterexample;
+    x.reproduce = row.reproduce;
+    x.replay_fuzz = row.replay;
+    x.case_file = row.saved_to;
+    x.shrunk_docs = row.shrunk_docs;
+    x.shrunk_tokens = row.shrunk_tokens;
+    x.cases_to_failure = row.cases_to_failure;
+    x.strip = row.strip;
+    c.rows.push_back(std::move(x));
+  }
+  return c;
 }
 
 }  // namespace attncheck::props

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "harness/registry.hpp"
+#include "harness/results.hpp"
 #include "properties/generators.hpp"
 #include "properties/properties.hpp"
 
@@ -43,6 +44,12 @@ struct Row {
   double seconds = 0.0;
   bool cut_by_time = false;
   std::map<std::string, int> skip_reasons;
+  // One entry per generated case, in generation order (empty for a
+  // --reproduce run): its worst error / bound (NaN when skipped), its
+  // outcome and the seconds its evaluation took.
+  std::vector<double> ratios;
+  std::vector<Outcome::Status> outcomes;
+  std::vector<double> case_seconds;
   // Filled on failure:
   std::string failure;         // diagnosis of the shrunk counterexample
   std::string counterexample;  // shrunk case description
@@ -51,11 +58,13 @@ struct Row {
   std::string reproduce;       // RapidCheck reproduce string
   std::string replay;          // attncheck command that replays it
   std::string saved_to;        // case file of the shrunk counterexample (when saved)
+  std::optional<io::ErrorStrip> strip;  // per-token errors of the shrunk case (set by on_failure)
 };
 
 struct CampaignResult {
   std::vector<Row> rows;
   std::map<std::string, int> coverage;  // feature -> generated cases carrying it
+  std::vector<io::GeneratedCase> generated;  // shapes of the first row's cases
   int total_cases = 0;
   int total_failed = 0;
   double seconds = 0.0;
@@ -69,6 +78,9 @@ CampaignResult run_campaign(const Registry& registry, const CampaignOptions& opt
 // Fixed-width table, failure details, coverage and the last line
 // "attncheck: N cases, M failed".
 void print_summary(const CampaignResult& r, std::ostream& os);
+
+// The campaign as the results file's /campaign group (reports/RESULTS-FORMAT.md).
+io::CampaignSection to_results(const CampaignResult& r, const CampaignOptions& opts);
 
 }  // namespace attncheck::props
 

@@ -16,4 +16,10 @@ namespace attncheck::props {
 std::string save_counterexample(const std::string& dir, const Row& row, const Case& shrunk,
                                 const Implementation& impl);
 
+// The per-token error strip of `impl`'s plain run on the shrunk case against
+// the float64 reference (io::ErrorStrip: max |impl - ref64| over heads and head
+// dims per row, document boundaries, the verdict's per-tensor figures). An
+// implementation that throws gives plain_run "error" and its message.
+io::ErrorStrip error_strip(const Case& shrunk, const Implementation& impl);
+
 }  // namespace attncheck::props

@@ -191,13 +191,19 @@ rc::Seq<CaseSpec> shrink_spec(const CaseSpec& s) {
     t.tail_kv = std::min(t.tail_kv, total - t.tail_q);
     return t;
   });
-  auto heads = rc::seq::map(rc::shrink::towards(s.shape.heads_kv * 100 + s.shape.group, 101),
-                            [s](int code) {
-                              CaseSpec t = s;
-                              t.shape.heads_kv = std::max(1, std::min(s.shape.heads_kv, code / 100));
-                              t.shape.group = std::max(1, std::min(s.shape.group, code % 100));
-                              return t;
-                            });
+  // A code can map back to the same heads (code % 100 == 0 with group 1):
+  // such a candidate is no shrink, and accepting it would repeat forever.
+  auto heads = rc::seq::filter(
+      rc::seq::map(rc::shrink::towards(s.shape.heads_kv * 100 + s.shape.group, 101),
+                   [s](int code) {
+                     CaseSpec t = s;
+                     t.shape.heads_kv = std::max(1, std::min(s.shape.heads_kv, code / 100));
+                     t.shape.group = std::max(1, std::min(s.shape.group, code % 100));
+                     return t;
+                   }),
+      [s](const CaseSpec& t) {
+        return t.shape.heads_kv != s.shape.heads_kv || t.shape.group != s.shape.group;
+      });
   auto dims = rc::seq::map(rc::shrink::towards(s.shape.head_dim, 8), [s](int d) {
     CaseSpec t = s;
     t.shape.head_dim = d;

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
@@ -17,6 +18,7 @@
 #include "harness/cli/verbs.hpp"
 #include "harness/error.hpp"
 #include "harness/registry.hpp"
+#include "harness/results.hpp"
 #include "harness/verify.hpp"
 #include "properties/generators.hpp"
 #include "properties/golden.hpp"
@@ -334,7 +336,8 @@ CheckRow reference_regression(const Case& c, const Results<double>& expected,
   return {subject, "reference", "pass", worst, ""};
 }
 
-int golden_check(const std::string& dir, std::ostream& os) {
+// `results`: when given, filled with the per (implementation, case) verdicts.
+int golden_check(const std::string& dir, std::ostream& os, io::GoldenSection* results) {
   const auto files = io::list_cases(dir);
   const Registry& reg = builtin_registry();
   std::vector<CheckRow> failures;
@@ -345,34 +348,70 @@ int golden_check(const std::string& dir, std::ostream& os) {
   std::map<std::string, Tally> tally;
   std::vector<std::string> order{"reference-f64"};
   for (const auto& i : reg.all()) order.push_back(i.name);
-  for (const auto& path : files) {
+  const std::size_t n_cases = files.size();
+  if (results) {
+    results->dir = dir;
+    results->implementations = order;
+    for (const auto& path : files) results->cases.push_back(fs::path(path).stem().string());
+    results->status.assign(order.size() * n_cases, io::CaseOutcome::Skip);
+    results->ratio.assign(order.size() * n_cases, std::nan(""));
+    results->seconds.assign(order.size(), 0.0);
+  }
+  // Records cell (implementation k, case i) of the results matrices.
+  auto record = [&](std::size_t k, std::size_t i, io::CaseOutcome st, double ratio, double secs) {
+    if (!results) return;
+    results->status[k * n_cases + i] = st;
+    results->ratio[k * n_cases + i] = ratio;
+    results->seconds[k] += secs;
+  };
+  using Clock = std::chrono::steady_clock;
+  auto since = [](Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+  };
+  for (std::size_t ci = 0; ci < n_cases; ++ci) {
+    const std::string& path = files[ci];
     const io::CaseFile f = io::read_case(path);
     const std::string name = fs::path(path).stem().string();
     if (!f.expected) {
       throw Error(ErrorKind::Io, path, -1, "golden case without /expected; run `attncheck golden update`");
     }
+    const auto t_ref = Clock::now();
     const auto ref = reference_regression(f.c, *f.expected, name);
+    record(0, ci, ref.status == "pass" ? io::CaseOutcome::Pass : io::CaseOutcome::Fail, ref.ratio,
+           since(t_ref));
     auto& rt = tally["reference-f64"];
     (ref.status == "pass" ? rt.pass : rt.fail) += 1;
     rt.worst = std::max(rt.worst, ref.ratio);
-    if (ref.status != "pass") failures.push_back(ref);
+    if (ref.status != "pass") {
+      failures.push_back(ref);
+      if (results) results->failures.push_back({"reference-f64", name, ref.check, ref.detail});
+    }
     const VerifyContext ctx = make_verify_context(f.c, f.expected->has_grads());
-    for (const auto& impl : reg.all()) {
+    for (std::size_t k = 1; k < order.size(); ++k) {
+      const Implementation& impl = reg.find(order[k]);
       auto& t = tally[impl.name];
       if (skip_reason(impl, f.c.batch)) {
         ++t.skip;
         continue;
       }
+      const auto t_impl = Clock::now();
       const auto rows = judge_implementation(impl, f.c, ctx, *f.expected, name + " " + impl.name);
-      bool ok = true;
+      bool ok = true, error = false;
+      double worst = 0.0;
       for (const auto& r : rows) {
         t.worst = std::max(t.worst, r.ratio);
+        worst = std::max(worst, r.ratio);
         if (r.status == "fail" || r.status == "error") {
           ok = false;
+          error = error || r.status == "error";
           failures.push_back(r);
+          if (results) results->failures.push_back({impl.name, name, r.check, r.detail});
         }
       }
       (ok ? t.pass : t.fail) += 1;
+      record(k, ci,
+             ok ? io::CaseOutcome::Pass : error ? io::CaseOutcome::Error : io::CaseOutcome::Fail,
+             worst, since(t_impl));
     }
   }
   os << fmt::format("golden cases: {} in {}\n\n", files.size(), dir);
@@ -427,13 +466,33 @@ int golden_update(const std::string& dir, std::ostream& os) {
 
 Action add_golden(CLI::App& app) {
   auto dir = std::make_shared<std::string>(ATTNCHECK_GOLDEN_DIR);
+  auto results = std::make_shared<std::string>();
   auto* check = app.add_subcommand("check", "run every registered implementation on the golden cases");
   auto* update = app.add_subcommand("update", "regenerate the golden cases (reproducible)");
   check->add_option("dir", *dir, "golden directory")->capture_default_str();
+  check->add_option("--results", *results,
+                    "also write the verdicts to this results file (for `attncheck report`; its "
+                    "directory is created)");
   update->add_option("dir", *dir, "golden directory")->capture_default_str();
   app.require_subcommand(1);
-  return [dir, check, update] {
-    if (check->parsed()) return golden_check(*dir, std::cout);
+  return [dir, results, check, update] {
+    if (check->parsed() && !results->empty()) {
+      io::ResultsFile rf;
+      rf.producer = "attncheck golden check";
+      rf.golden.emplace();
+      const int rc = golden_check(*dir, std::cout, &*rf.golden);
+      const auto parent = fs::path(*results).parent_path();
+      std::error_code ec;
+      if (!parent.empty()) fs::create_directories(parent, ec);
+      if (ec) {
+        throw Error(ErrorKind::Io, parent.string(), -1,
+                    "cannot create the results directory: " + ec.message());
+      }
+      io::write_results(*results, rf);
+      std::cout << fmt::format("results: {} (attncheck report {})\n", *results, *results);
+      return rc;
+    }
+    if (check->parsed()) return golden_check(*dir, std::cout, nullptr);
     if (update->parsed()) return golden_update(*dir, std::cout);
     return k_exit_usage;
   };

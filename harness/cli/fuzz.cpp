@@ -1,11 +1,13 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <iostream>
 
 #include "harness/cli/verbs.hpp"
 #include "harness/error.hpp"
 #include "harness/registry.hpp"
+#include "harness/results.hpp"
 #include "properties/campaign.hpp"
 #include "properties/counterexample.hpp"
 
@@ -60,6 +62,7 @@ Action add_fuzz(CLI::App& app) {
     int max_head_dim = gen::GenOptions{}.max_head_dim;
     std::string reproduce;
     std::string save_dir;
+    std::string results;
     bool no_progress = false;
   };
   auto o = std::make_shared<Opts>();
@@ -80,6 +83,9 @@ Action add_fuzz(CLI::App& app) {
                  "replay a failure: the RapidCheck reproduce string it printed");
   app.add_option("--save-dir", o->save_dir,
                  "directory for counterexample case files (default attncheck-failures/seed-S)");
+  app.add_option("--results", o->results,
+                 "results file for `attncheck report` (default attncheck-results/fuzz-seed-S.h5, "
+                 "fuzz-seed-S-reproduce.h5 for --reproduce; its directory is created)");
   app.add_flag("--no-progress", o->no_progress, "no progress bar even on a terminal");
   return [o] {
     props::CampaignOptions c;
@@ -98,15 +104,24 @@ Action add_fuzz(CLI::App& app) {
     c.progress = !o->no_progress && isatty(STDERR_FILENO);
     const std::string save_dir =
         o->save_dir.empty() ? fmt::format("attncheck-failures/seed-{}", c.seed) : o->save_dir;
+    const std::string results_path =
+        !o->results.empty() ? o->results
+        : c.reproduce       ? fmt::format("attncheck-results/fuzz-seed-{}-reproduce.h5", c.seed)
+                            : fmt::format("attncheck-results/fuzz-seed-{}.h5", c.seed);
     int saved = 0;
     c.on_failure = [&](props::Row& row, const Case& shrunk) {
+      const Implementation& impl = builtin_registry().find(row.impl);
       try {
-        row.saved_to = props::save_counterexample(save_dir, row, shrunk,
-                                                  builtin_registry().find(row.impl));
+        row.saved_to = props::save_counterexample(save_dir, row, shrunk, impl);
         ++saved;
       } catch (const Error& e) {
         // The failure itself is still reported; say why its file is missing.
         std::cerr << "attncheck: could not save the counterexample: " << e.what() << "\n";
+      }
+      try {
+        row.strip = props::error_strip(shrunk, impl);
+      } catch (const std::exception& e) {
+        std::cerr << "attncheck: could not compute the error strip: " << e.what() << "\n";
       }
     };
     std::cout << fmt::format("attncheck fuzz: seed {}, {} cases per row, max {} tokens{}\n", c.seed,
@@ -118,7 +133,26 @@ Action add_fuzz(CLI::App& app) {
     if (saved > 0) {
       std::cout << fmt::format("counterexamples: {} case file(s) in {}\n", saved, save_dir);
     }
-    return r.total_failed == 0 ? k_exit_ok : k_exit_failed;
+    const int status = r.total_failed == 0 ? k_exit_ok : k_exit_failed;
+    try {
+      const auto dir = std::filesystem::path(results_path).parent_path();
+      std::error_code ec;
+      if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+      if (ec) {
+        throw Error(ErrorKind::Io, dir.string(), -1,
+                    "cannot create the results directory: " + ec.message());
+      }
+      io::ResultsFile rf;
+      rf.producer = "attncheck fuzz";
+      rf.campaign = props::to_results(r, c);
+      io::write_results(results_path, rf);
+      std::cout << fmt::format("results: {} (attncheck report {})\n", results_path, results_path);
+    } catch (const Error& e) {
+      // The campaign's verdict stands; a missing results file is an i/o error.
+      std::cerr << "attncheck: error: could not write the results file: " << e.what() << "\n";
+      return status == k_exit_ok ? k_exit_usage : status;
+    }
+    return status;
   };
 }
 

@@ -25,6 +25,9 @@ int main(int argc, char** argv) {
   add("export", "write generated cases as case files for external implementations", add_export);
   add("check", "judge /results/NAME written by external code against /expected", add_check);
   add("golden", "check or regenerate the committed golden cases", add_golden);
+  add("loss", "train a tiny transformer with each implementation and compare the loss curves (P12)",
+      add_loss);
+  add("report", "write the HTML report of a results file and print its path", add_report);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -22,5 +22,7 @@ Action add_replay(CLI::App& app);
 Action add_export(CLI::App& app);
 Action add_check(CLI::App& app);
 Action add_golden(CLI::App& app);
+Action add_loss(CLI::App& app);
+Action add_report(CLI::App& app);
 
 }  // namespace attncheck::cli

@@ -6,6 +6,7 @@
 // with a system call), see `attncheck simt-bench`.
 #include <sys/mman.h>
 #if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 #include <unistd.h>
@@ -14,6 +15,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -33,8 +38,44 @@ bool g_race_check_compiled = false;
 
 namespace {
 
+// The default configuration, from ATTNCHECK_SIMT_SCHEDULE (simt.hpp).
+Config config_from_environment() {
+  Config c;
+  const char* env = std::getenv("ATTNCHECK_SIMT_SCHEDULE");
+  if (!env || !*env) return c;
+  const std::string s = env;
+  if (s == "deterministic") return c;
+  if (s == "random" || s.rfind("random:", 0) == 0) {
+    c.schedule = Schedule::Random;
+    c.reseed_per_launch = true;
+    if (s != "random") {
+      const std::string digits = s.substr(7);
+      char* end = nullptr;
+      errno = 0;
+      const unsigned long long seed = std::strtoull(digits.c_str(), &end, 10);
+      if (digits.empty() || !std::isdigit(static_cast<unsigned char>(digits[0])) || *end != '\0' ||
+          errno == ERANGE) {
+        std::fprintf(stderr,
+                     "simt: ATTNCHECK_SIMT_SCHEDULE=%s: the seed after 'random:' must be a "
+                     "non-negative integer\n",
+                     env);
+        std::exit(2);
+      }
+      c.seed = seed;
+    }
+    return c;
+  }
+  std::fprintf(stderr,
+               "simt: ATTNCHECK_SIMT_SCHEDULE=%s: expected 'deterministic', 'random' or "
+               "'random:SEED'\n",
+               env);
+  std::exit(2);
+}
+
 std::mutex g_config_mutex;
-Config g_config;
+Config g_config = config_from_environment();
+// Launches so far (Config::reseed_per_launch).
+std::atomic<std::uint64_t> g_launches{0};
 std::mutex g_failure_mutex;
 std::string g_last_failure;
 std::vector<std::string> g_last_races;
@@ -44,7 +85,17 @@ struct StackPool {
   std::size_t size = 0;
   std::vector<void*> free;  // bases (guard page first)
   ~StackPool() {
-    for (void* p : free) munmap(p, size + page());
+    for (void* p : free) {
+#if defined(__SANITIZE_ADDRESS__)
+      // Fibers left stack redzones in the shadow of this memory; unmapping
+      // does not clear them, and a later mapping at the same address (a new
+      // thread's stack and static TLS, where simt's __shared__ lives) would
+      // inherit them as false stack-buffer-overflows. Seen when the ranks of
+      // kernels/dist (short-lived threads) launch kernels.
+      ASAN_UNPOISON_MEMORY_REGION(p, size + page());
+#endif
+      munmap(p, size + page());
+    }
   }
   static std::size_t page() { return std::size_t(sysconf(_SC_PAGESIZE)); }
 };
@@ -418,8 +469,20 @@ void launch_impl(const char* name, const void* kernel, dim3 grid, dim3 block,
     set_error(cudaErrorInvalidValue);
     return;
   }
-  const Config cfg = config();
+  Config cfg = config();
+  const bool random = cfg.schedule == Schedule::Random;
+  if (random && cfg.reseed_per_launch) {
+    cfg.seed = cfg.seed * 0xD1B54A32D192ED03ull + g_launches.fetch_add(1) + 1;
+  }
   const unsigned blocks = grid.x * grid.y * grid.z;
+  // The order blocks are taken in: index order, or a seeded permutation under
+  // Schedule::Random (a GPU runs blocks in any order).
+  std::vector<unsigned> block_order(blocks);
+  std::iota(block_order.begin(), block_order.end(), 0u);
+  if (random) {
+    std::mt19937_64 rng(cfg.seed ^ 0x6A09E667F3BCC909ull);
+    std::shuffle(block_order.begin(), block_order.end(), rng);
+  }
   const int hw = int(std::max(1u, std::thread::hardware_concurrency()));
   const int workers = int(std::min<unsigned>(blocks, unsigned(cfg.workers > 0 ? cfg.workers : hw)));
   std::atomic<unsigned> next{0};
@@ -429,7 +492,8 @@ void launch_impl(const char* name, const void* kernel, dim3 grid, dim3 block,
   const bool race_check = g_race_check_compiled;
   std::function<void()> job = [&] {
     std::vector<std::string> local_races;
-    for (unsigned i; (i = next.fetch_add(1)) < blocks;) {
+    for (unsigned k; (k = next.fetch_add(1)) < blocks;) {
+      const unsigned i = block_order[k];
       try {
         run_block(name, grid, block, i, body, closure, cfg, &local_races, race_check);
       } catch (const std::exception& e) {

@@ -16,11 +16,22 @@ enum class Schedule {
 struct Config {
   Schedule schedule = Schedule::Deterministic;
   std::uint64_t seed = 0;              // for Schedule::Random (mixed with the block index)
+  // Schedule::Random only: mix a per-process launch counter into the seed, so
+  // that every launch (and every rerun of the same computation) gets its own
+  // fiber order and block order; a race or an order-dependent sum then shows
+  // as two runs that differ.
+  bool reseed_per_launch = false;
   int workers = 0;                     // OS threads running blocks; 0 = one per core
   std::size_t stack_bytes = 256 << 10; // per fiber (CUDA thread)
   int max_race_reports = 8;            // per launch, in race-check builds
 };
 
+// The configuration launches use until set_config replaces it: the defaults
+// above, or what the environment variable ATTNCHECK_SIMT_SCHEDULE says:
+//   deterministic   the default
+//   random          Schedule::Random, seed 0, reseed_per_launch
+//   random:SEED     Schedule::Random, seed SEED, reseed_per_launch
+// Any other value is a usage error: the process prints why and exits with 2.
 void set_config(const Config& c);
 Config config();
 

@@ -1,0 +1,1 @@
+"""The attncheck HTML report: results file (RESULTS-FORMAT.md) -> static page."""
