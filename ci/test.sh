@@ -16,4 +16,7 @@ for preset in default asan; do
 done
 # libFuzzer targets (clang, the fuzz preset): 60 s each from the seed corpora.
 bash ci/libfuzz.sh || status=1
+# The bug zoo: every BUGZOO.md mutant must be killed by the properties
+# (properties/zoo; README "Bug zoo"). Full zoo and generic pass: ci/zoo.sh.
+bash ci/zoo.sh --ci || status=1
 exit ${status}

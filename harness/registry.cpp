@@ -119,10 +119,12 @@ Registry make_builtin() {
            .run = run_reference_f32});
   Capabilities flash_caps;
   flash_caps.max_head_dim = flash::k_max_head_dim;
+  Capabilities flash_simt_caps = flash_caps;
+  flash_simt_caps.simt = true;
   reg.add({.name = "flash",
            .device = "simt",
            .description = "kernels/flash (FlashAttention-2, fwd+bwd) run on the CPU by kernels/simt",
-           .caps = flash_caps,
+           .caps = flash_simt_caps,
            .run = simt_backend::run_flash});
   // Sequence-parallel variants on the threads backend, each over both local
   // attentions, so a failure says whether the distribution or the kernel is wrong.
@@ -137,6 +139,7 @@ Registry make_builtin() {
         caps.non_causal = sup.non_causal;
         caps.needs_position_ids = sup.needs_position_ids;
         if (flash_local) caps.max_head_dim = flash::k_max_head_dim;
+        caps.simt = flash_local;
         caps.refuses = [v, cp](const Batch& b) { return dist::refusal(v, cp, b); };
         caps.cp = cp;
         caps.single_device = flash_local ? "flash" : "reference-f32";

@@ -30,6 +30,8 @@ struct Capabilities {
   // single-device implementation it must agree with (P8).
   int cp = 0;
   std::string single_device;
+  // Its kernels run on kernels/simt (so a random fiber schedule applies).
+  bool simt = false;
   // Anything else the implementation refuses (head counts it cannot split, a
   // mask combination): the reason, or nullopt when it runs the batch.
   std::function<std::optional<std::string>(const Batch&)> refuses;

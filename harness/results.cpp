@@ -238,6 +238,8 @@ void write_campaign(Writer& w, const CampaignSection& c) {
   w.attr("/campaign", "total_cases", std::int32_t(c.total_cases));
   w.attr("/campaign", "total_failed", std::int32_t(c.total_failed));
   w.attr("/campaign", "seconds", c.seconds);
+  w.attr("/campaign", "interrupted", std::int32_t(c.interrupted ? 1 : 0));
+  w.attr("/campaign", "repeat", std::int32_t(c.repeat));
   w.ints("/campaign/tile_edges", c.tile_edges);
 
   w.group("/campaign/rows");

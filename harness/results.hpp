@@ -82,6 +82,8 @@ struct CampaignSection {
   std::string reproduce;       // non-empty for a --reproduce run
   int total_cases = 0, total_failed = 0;
   double seconds = 0.0;
+  bool interrupted = false;    // stopped by SIGINT/SIGTERM: rows hold the cases run before
+  int repeat = 2;              // runs per case of P10 (--repeat)
   std::vector<CampaignRow> rows;
   std::map<std::string, int> coverage;  // feature -> generated cases
   std::vector<GeneratedCase> generated;  // the cases of the first row

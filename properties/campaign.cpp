@@ -175,6 +175,10 @@ CampaignResult run_campaign(const Registry& registry, const CampaignOptions& o,
   int row_index = 0;
   for (const Implementation* impl : impls) {
     for (const PropertyInfo* prop : props) {
+      if (o.stop && o.stop->load()) {
+        result.interrupted = true;
+        break;
+      }
       // P8 compares a sequence-parallel result with the single-device one:
       // a single-device implementation has no such row.
       if (prop->id == PropertyId::Sharding && impl->caps.cp == 0) continue;
@@ -192,6 +196,10 @@ CampaignResult run_campaign(const Registry& registry, const CampaignOptions& o,
         // Past the time budget, stop evaluating new cases (a failure still shrinks).
         if (row_budget > 0 && !failed_once && seconds_since(t0) > row_budget) {
           row.cut_by_time = true;
+          return;
+        }
+        if (o.stop && o.stop->load() && !failed_once) {
+          result.interrupted = true;
           return;
         }
         const gen::CaseSpec spec = *gen::case_spec(o.gen).as("case");
@@ -311,7 +319,9 @@ void print_summary(const CampaignResult& r, std::ostream& os) {
       os << "  replay file    : attncheck replay " << row.saved_to << " --impl " << row.impl << "\n";
     }
   }
-  os << fmt::format("\nattncheck: {} cases, {} failed\n", r.total_cases, r.total_failed);
+  if (r.interrupted) os << "\ninterrupted: the rows above hold every case run before the stop\n";
+  os << fmt::format("\nattncheck: {} cases, {} failed{}\n", r.total_cases, r.total_failed,
+                    r.interrupted ? " (interrupted)" : "");
 }
 
 io::CampaignSection to_results(const CampaignResult& r, const CampaignOptions& o) {
@@ -326,6 +336,8 @@ io::CampaignSection to_results(const CampaignResult& r, const CampaignOptions& o
   c.total_cases = r.total_cases;
   c.total_failed = r.total_failed;
   c.seconds = r.seconds;
+  c.interrupted = r.interrupted;
+  c.repeat = determinism_runs();
   c.coverage = r.coverage;
   c.generated = r.generated;
   c.tile_edges.assign(std::begin(gen::k_tiles), std::end(gen::k_tiles));

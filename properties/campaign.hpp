@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <atomic>
 #include <functional>
 #include <iosfwd>
 #include <map>
@@ -35,6 +36,10 @@ struct CampaignOptions {
   // shrunk case (fuzz saves it as a case file; see counterexample.hpp). The
   // row's reproduce and replay fields are filled. May set row.saved_to.
   std::function<void(Row& row, const Case& shrunk)> on_failure;
+  // Set (e.g. by a signal handler) to stop: no new case is evaluated, a
+  // failure being shrunk still finishes, later rows are not started, and the
+  // result says `interrupted`.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 struct Row {
@@ -68,6 +73,7 @@ struct CampaignResult {
   int total_cases = 0;
   int total_failed = 0;
   double seconds = 0.0;
+  bool interrupted = false;  // CampaignOptions::stop was set
 };
 
 // Throws Error(Usage) for unknown implementations/properties or a malformed

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 
@@ -213,11 +214,20 @@ Outcome all_written(const Implementation& impl, const Case& c, bool grads) {
   return judge(check_all_written(run_implementation(impl, c, true)), "forward+backward");
 }
 
+std::atomic<int> g_determinism_runs{2};
+
 Outcome determinism(const Implementation& impl, const Case& c, bool grads) {
   if (!impl.caps.deterministic) return skip("declared non-deterministic");
   const auto x = run_implementation(impl, c, grads);
-  const auto y = run_implementation(impl, c, grads);
-  return judge(equal_outputs(c.batch, x, y, /*real_only=*/false), "two runs differ");
+  const int runs = g_determinism_runs.load();
+  for (int i = 1; i < runs; ++i) {
+    const auto y = run_implementation(impl, c, grads);
+    Outcome o = judge(equal_outputs(c.batch, x, y, /*real_only=*/false),
+                      runs == 2 ? std::string("two runs differ")
+                                : fmt::format("run {} of {} differs from run 1", i + 1, runs));
+    if (o.status != Status::Pass) return o;
+  }
+  return {};
 }
 
 Outcome permutation(const Implementation& impl, const Case& c, bool grads) {
@@ -310,6 +320,12 @@ Outcome gqa_mha(const Implementation& impl, const Case& c, bool grads) {
 }
 
 }  // namespace
+
+void set_determinism_runs(int n) {
+  if (n < 2) throw Error(ErrorKind::Usage, "--repeat", -1, fmt::format("is {}; must be >= 2", n));
+  g_determinism_runs = n;
+}
+int determinism_runs() { return g_determinism_runs.load(); }
 
 Outcome evaluate(PropertyId p, const Implementation& impl, const Case& c) {
   if (auto why = skip_reason(impl, c.batch)) return skip(*why);

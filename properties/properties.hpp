@@ -41,6 +41,11 @@ struct Outcome {
   double ratio = 0.0;   // worst err / bound of calibrated checks (0 when none)
 };
 
+// P10 runs each case this many times (>= 2) and compares every run with the
+// first, bitwise (`attncheck fuzz --repeat N`). Process-wide; default 2.
+void set_determinism_runs(int n);
+int determinism_runs();
+
 // Runs `impl` on `c` as the property requires and judges the result. Never
 // throws for an implementation error: that is a failure with its message.
 Outcome evaluate(PropertyId p, const Implementation& impl, const Case& c);

@@ -1,17 +1,56 @@
 #include <fmt/format.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <algorithm>
 #include <iostream>
 
 #include "harness/cli/verbs.hpp"
 #include "harness/error.hpp"
 #include "harness/registry.hpp"
 #include "harness/results.hpp"
+#include "kernels/simt/simt.hpp"
 #include "properties/campaign.hpp"
 #include "properties/counterexample.hpp"
 
 namespace attncheck::cli {
+
+namespace {
+// Turns the first SIGINT/SIGTERM into a flag the campaign polls between
+// cases; the second one gets the default action (the process ends). Restores
+// the previous handlers on destruction.
+class InterruptGuard {
+ public:
+  InterruptGuard() {
+    s_flag.store(false);
+    struct sigaction sa {};
+    sa.sa_handler = &InterruptGuard::on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND;  // a second signal: default action
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~InterruptGuard() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  InterruptGuard(const InterruptGuard&) = delete;
+  InterruptGuard& operator=(const InterruptGuard&) = delete;
+  const std::atomic<bool>& flag() const { return s_flag; }
+
+ private:
+  static void on_signal(int) {
+    s_flag.store(true);
+    static const char msg[] = "\nattncheck: interrupted; finishing the current case and writing the results "
+                              "(signal again to quit at once)\n";
+    [[maybe_unused]] const auto n = ::write(STDERR_FILENO, msg, sizeof msg - 1);
+  }
+  static inline std::atomic<bool> s_flag{false};
+  static_assert(std::atomic<bool>::is_always_lock_free, "signal handlers need a lock-free flag");
+  struct sigaction old_int_ {}, old_term_ {};
+};
+}  // namespace
 
 namespace {
 
@@ -63,6 +102,7 @@ Action add_fuzz(CLI::App& app) {
     std::string reproduce;
     std::string save_dir;
     std::string results;
+    int repeat = 0;
     bool no_progress = false;
   };
   auto o = std::make_shared<Opts>();
@@ -86,6 +126,10 @@ Action add_fuzz(CLI::App& app) {
   app.add_option("--results", o->results,
                  "results file for `attncheck report` (default attncheck-results/fuzz-seed-S.h5, "
                  "fuzz-seed-S-reproduce.h5 for --reproduce; its directory is created)");
+  app.add_option("--repeat", o->repeat,
+                 "determinism campaign: P10 only, every case run N times and compared bitwise; "
+                 "implementations on simt run it again under a random fiber schedule")
+      ->check(CLI::Range(2, 1000));
   app.add_flag("--no-progress", o->no_progress, "no progress bar even on a terminal");
   return [o] {
     props::CampaignOptions c;
@@ -124,16 +168,62 @@ Action add_fuzz(CLI::App& app) {
         std::cerr << "attncheck: could not compute the error strip: " << e.what() << "\n";
       }
     };
-    std::cout << fmt::format("attncheck fuzz: seed {}, {} cases per row, max {} tokens{}\n", c.seed,
+    if (o->repeat > 0) {
+      if (!c.properties.empty()) {
+        throw Error(ErrorKind::Usage, "--repeat", -1,
+                    "runs the determinism property P10 only; drop --property");
+      }
+      c.properties = {"P10"};
+      props::set_determinism_runs(o->repeat);
+    }
+    // SIGINT/SIGTERM stop the campaign between cases: every row run so far,
+    // every counterexample saved, and the results file are kept. A second
+    // signal ends the process at once.
+    InterruptGuard interrupt;
+    c.stop = &interrupt.flag();
+    std::cout << fmt::format("attncheck fuzz: seed {}, {} cases per row, max {} tokens{}{}\n", c.seed,
                              c.cases, c.gen.max_tokens,
                              c.time_budget_s > 0 ? fmt::format(", {} s budget", c.time_budget_s)
-                                                 : std::string());
-    const auto r = props::run_campaign(builtin_registry(), c, std::cerr);
+                                                 : std::string(),
+                             o->repeat > 0 ? fmt::format(", P10 with {} runs per case", o->repeat)
+                                           : std::string());
+    auto r = props::run_campaign(builtin_registry(), c, std::cerr);
+    if (o->repeat > 0 && !r.interrupted) {
+      // The same determinism check with simt's fibers in a random order that
+      // changes at every launch: a race or an order-dependent sum shows.
+      props::CampaignOptions rc = c;
+      rc.impls.clear();
+      for (const auto& i : builtin_registry().all()) {
+        const bool selected =
+            c.impls.empty() || std::find(c.impls.begin(), c.impls.end(), i.name) != c.impls.end();
+        if (selected && i.caps.simt) rc.impls.push_back(i.name);
+      }
+      if (!rc.impls.empty()) {
+        const simt::Config before = simt::config();
+        simt::Config random = before;
+        random.schedule = simt::Schedule::Random;
+        random.reseed_per_launch = true;
+        random.seed = c.seed;
+        simt::set_config(random);
+        auto rr = props::run_campaign(builtin_registry(), rc, std::cerr);
+        simt::set_config(before);
+        for (auto& row : rr.rows) {
+          row.name = "determinism (random simt schedule)";
+          r.rows.push_back(std::move(row));
+        }
+        r.total_cases += rr.total_cases;
+        r.total_failed += rr.total_failed;
+        r.seconds += rr.seconds;
+        r.interrupted = r.interrupted || rr.interrupted;
+      }
+    }
     props::print_summary(r, std::cout);
     if (saved > 0) {
       std::cout << fmt::format("counterexamples: {} case file(s) in {}\n", saved, save_dir);
     }
-    const int status = r.total_failed == 0 ? k_exit_ok : k_exit_failed;
+    const int status = r.total_failed > 0 ? k_exit_failed
+                       : r.interrupted    ? k_exit_interrupted
+                                          : k_exit_ok;
     try {
       const auto dir = std::filesystem::path(results_path).parent_path();
       std::error_code ec;

@@ -11,6 +11,7 @@ namespace attncheck::cli {
 inline constexpr int k_exit_ok = 0;
 inline constexpr int k_exit_failed = 1;
 inline constexpr int k_exit_usage = 2;
+inline constexpr int k_exit_interrupted = 130;  // SIGINT/SIGTERM stopped a fuzz run (128 + SIGINT)
 
 using Action = std::function<int()>;
 

@@ -114,6 +114,15 @@ bool write_bytes(const std::string& path, const std::uint8_t* data, std::size_t 
 int run_fuzz_casefile(const std::uint8_t* data, std::size_t size) {
   const std::string input = scratch_file(".h5");
   const std::string copy = scratch_file("-rt.h5");
+  // Both scratch files go when the input is done, however it ends.
+  struct Cleanup {
+    const std::string &a, &b;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove(a, ec);
+      fs::remove(b, ec);
+    }
+  } cleanup{input, copy};
   if (!write_bytes(input, data, size)) {
     std::fprintf(stderr, "fuzz_casefile: cannot write %s\n", input.c_str());
     std::abort();  // the environment, not the input: stop rather than fuzz nothing
@@ -144,8 +153,6 @@ int run_fuzz_casefile(const std::uint8_t* data, std::size_t size) {
     std::fprintf(stderr, "fuzz_casefile: read_case refused its own output: %s\n", e.what());
     FUZZ_CHECK(!"read_case refused what write_case wrote");
   }
-  std::error_code ec;
-  fs::remove(copy, ec);
   FUZZ_CHECK(same_case(first, second));
   return 0;
 }

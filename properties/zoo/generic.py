@@ -18,7 +18,7 @@ as killed. Prints the kill rate and the survivors; writes a results file
 
 Usage:
   properties/zoo/generic.py --list            # the sample, without running it
-  properties/zoo/generic.py [--count 60] [--cases 40] [--seed 1]
+  properties/zoo/generic.py [--count 60] [--cases 100] [--seed 1]
   properties/zoo/generic.py --only g017,g042  # rerun some mutants
 """
 from __future__ import annotations
@@ -174,7 +174,10 @@ def patch_of(c: dict) -> str:
     path = c["file"]
     old = (ROOT / path).read_text().splitlines(keepends=True)
     new = list(old)
-    new[c["line"] - 1] = c["new"]
+    if c["new"]:
+        new[c["line"] - 1] = c["new"]
+    else:
+        del new[c["line"] - 1]
     return "".join(difflib.unified_diff(old, new, f"a/{path}", f"b/{path}", n=3))
 
 
@@ -207,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", type=Path, default=Path("attncheck-results/zoo-generic.h5"))
     ap.add_argument("--count", type=int, default=60, help="mutants in the sample (default 60)")
     ap.add_argument("--seed", type=int, default=1, help="sampling seed (default 1)")
-    ap.add_argument("--cases", type=int, default=40, help="generated cases per property (default 40)")
+    ap.add_argument("--cases", type=int, default=100,
+                    help="generated cases per property (default 100, the bug zoo's budget)")
     ap.add_argument("--fuzz-seed", type=int, default=1)
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--only", default="", help="comma-separated ids of the sample")
@@ -250,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         zoo.log(f"generic:   {state} ({r['seconds']:.1f} s, build {r.get('build_seconds', 0):.1f} s)")
         records.append(r)
     ws.build()  # the tree is pristine again
-    compiled = [r for r in records if r["status"] != "build-failed"]
+    broken = [r for r in records if r["status"] == "patch-failed"]  # a bug of this script
+    compiled = [r for r in records if r["status"] not in ("build-failed", "patch-failed")]
     killed = [r for r in compiled if r["killed"]]
     survivors = [r for r in compiled if not r["killed"]]
     summary = {"generic_sampled": len(records), "generic_compiled": len(compiled),
@@ -266,7 +271,9 @@ def main(argv: list[str] | None = None) -> int:
         k[0] += 1
         k[1] += r["killed"]
     print("by mutation kind: " + ", ".join(f"{k} {v[1]}/{v[0]}" for k, v in sorted(by_kind.items())))
-    print(f"did not compile: {len(records) - len(compiled)}")
+    for r in broken:
+        print(f"patch did not apply (not counted): {r['id']} {r['description']}: {r['message'][:200]}")
+    print(f"did not compile: {len(records) - len(compiled) - len(broken)}")
     for r in records:
         if r["status"] == "build-failed":
             print(f"  {r['id']} {r['description']}")

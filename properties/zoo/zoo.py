@@ -378,6 +378,8 @@ def write_results(path: Path, records: list[dict], producer: str = "attncheck zo
                   generic: dict | None = None) -> None:
     """The zoo's results file (reports/RESULTS-FORMAT.md, group /zoo), atomically."""
     import h5py  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+    i32, f64 = np.int32, np.float64  # the spec's int and float64
     path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
@@ -385,22 +387,22 @@ def write_results(path: Path, records: list[dict], producer: str = "attncheck zo
     try:
         with h5py.File(tmp, "w", track_order=True) as f:
             f.attrs["format"] = "attncheck-results"
-            f.attrs["format_version"] = 1
+            f.attrs["format_version"] = i32(1)
             f.attrs["producer"] = producer
             z = f.create_group("zoo", track_order=True)
-            z.attrs["mutants"] = len(records)
-            z.attrs["killed"] = sum(1 for r in records if r["killed"])
+            z.attrs["mutants"] = i32(len(records))
+            z.attrs["killed"] = i32(sum(1 for r in records if r["killed"]))
             if generic:
                 for k, v in generic.items():
-                    z.attrs[k] = v
+                    z.attrs[k] = i32(v) if isinstance(v, int) else v
             for r in records:
                 g = z.create_group(r["id"])
-                g.attrs["killed"] = int(r["killed"])
+                g.attrs["killed"] = i32(r["killed"])
                 g.attrs["property"] = r["property"]
-                g.attrs["cases_to_failure"] = int(r["cases_to_failure"])
-                g.attrs["shrunk_docs"] = int(r["shrunk_docs"])
-                g.attrs["shrunk_tokens"] = int(r["shrunk_tokens"])
-                g.attrs["seconds"] = float(r["seconds"])
+                g.attrs["cases_to_failure"] = i32(r["cases_to_failure"])
+                g.attrs["shrunk_docs"] = i32(r["shrunk_docs"])
+                g.attrs["shrunk_tokens"] = i32(r["shrunk_tokens"])
+                g.attrs["seconds"] = f64(r["seconds"])
                 g.attrs["description"] = r.get("description", "")
                 # Beyond the spec (readers ignore what they do not know):
                 g.attrs["kind"] = r.get("kind", "bugzoo")
@@ -409,7 +411,7 @@ def write_results(path: Path, records: list[dict], producer: str = "attncheck zo
                 g.attrs["killed_by"] = ",".join(r.get("killed_by", []))
                 g.attrs["message"] = r.get("message", "")
                 g.attrs["counterexample"] = r.get("counterexample", "")
-                g.attrs["build_seconds"] = float(r.get("build_seconds", 0.0))
+                g.attrs["build_seconds"] = f64(r.get("build_seconds", 0.0))
                 g.attrs["baseline"] = r.get("baseline", "")
                 g.attrs["patch"] = r.get("patch", "")
                 if r.get("location"):
