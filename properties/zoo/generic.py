@@ -51,7 +51,7 @@ TARGETS = {
     "kernels/common/lse_merge.hpp": ("ring-cp2-flash", {}),   # only the ring merges partial results
     "kernels/dist/ring.cpp": ("ring-cp2-flash", {}),
     "kernels/dist/blocks.cpp": ("ring-cp2-flash", {}),
-    "kernels/dist/local.cpp": ("ring-cp2-flash", {}),
+    "kernels/dist/local.cpp": ("ring-cp2-flash,ring-cp2-ref", {}),  # both local attentions
     "kernels/dist/allgather.cpp": ("allgather-cp2-flash", {}),
     "kernels/dist/ulysses.cpp": ("ulysses-cp4-ref", {}),
     "kernels/dist/dist.cpp": ("allgather-cp4-flash", {}),

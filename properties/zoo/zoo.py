@@ -201,7 +201,8 @@ def is_sequence_parallel(impl: str) -> bool:
 
 
 def read_results_row(path: Path) -> dict | None:
-    """The first campaign row of a fuzz results file (reports/RESULTS-FORMAT.md)."""
+    """The first failed campaign row of a fuzz results file, else its first row
+    (reports/RESULTS-FORMAT.md)."""
     try:
         import h5py  # noqa: PLC0415
     except ImportError:
@@ -213,8 +214,11 @@ def read_results_row(path: Path) -> dict | None:
             rows = f.get("campaign/rows")
             if rows is None or len(rows) == 0:
                 return None
-            g = rows[sorted(rows.keys())[0]]
-            row = {"cases": int(g.attrs["cases"]), "failed": int(g.attrs["failed"])}
+            names = sorted(rows.keys())
+            failed = [n for n in names if int(rows[n].attrs["failed"]) > 0]
+            g = rows[(failed or names)[0]]
+            row = {"cases": int(g.attrs["cases"]), "failed": int(g.attrs["failed"]),
+                   "impl": text(g.attrs["impl"])}
             if "failure" in g:
                 fa = g["failure"].attrs
                 row.update(cases_to_failure=int(fa["cases_to_failure"]),
@@ -436,7 +440,7 @@ def fmt_table(records: list[dict], markdown: bool = False) -> str:
                      r["property"] + (f" ({','.join(r['killed_by'])})" if len(r.get("killed_by", [])) > 1 else ""),
                      cases, str(r["shrunk_docs"]) if shrunk else "-",
                      str(r["shrunk_tokens"]) if shrunk else "-",
-                     f"{r['seconds']:.1f}", f"{r.get('build_seconds', 0.0):.1f}"])
+                     f"{r['seconds']:.2f}", f"{r.get('build_seconds', 0.0):.1f}"])
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(c if i else f"`{c}`" for i, c in enumerate(row)) + " |" for row in rows]
