@@ -234,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
         ids = set(a.only.split(","))
         muts = [c for c in muts if c["id"] in ids]
 
+    if why := zoo.bad_workdir(a.workdir):
+        zoo.log(f"generic: {why}")
+        return 2
     t_all = time.monotonic()
     ws = zoo.Workspace(a.workdir, a.jobs)
     try:

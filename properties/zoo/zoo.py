@@ -454,6 +454,14 @@ def fmt_table(records: list[dict], markdown: bool = False) -> str:
 # ---------------------------------------------------------------------------
 # The zoo.
 
+def bad_workdir(workdir: Path) -> str | None:
+    wd = workdir.resolve()
+    if wd.is_relative_to(ROOT) and not wd.is_relative_to(ROOT / "build"):
+        return (f"--workdir {workdir} lies inside the repository outside build/: the tree copy "
+                "would copy itself; use build/... or a directory elsewhere")
+    return None
+
+
 def load_manifest(path: Path = MANIFEST) -> list[dict]:
     data = json.loads(path.read_text())
     defaults = data.get("defaults", {})
@@ -569,6 +577,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.ci:
         entries = [e for e in entries if e.get("ci", True)]
 
+    if why := bad_workdir(a.workdir):
+        log(f"zoo: {why}")
+        return 2
     t_all = time.monotonic()
     ws = Workspace(a.workdir, a.jobs)
     try:
