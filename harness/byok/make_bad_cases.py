@@ -124,7 +124,7 @@ def base_case(hq=2, hkv=1, dtype="float32"):
     if hq % hkv == 0:
         set_expected(case)
     else:  # no attention to compute (gqa_3_over_2.h5): right shapes, padding values
-        case["expected"] = {"@": {"producer": "make_bad_cases.py (placeholder)"},
+        case["expected"] = {"@": {"producer": "make_bad_cases.py (shapes only: Hq % Hkv != 0, no attention to compute)"},
                             "out": np.zeros((total_q, hq, dv)),
                             "lse": np.full((hq, total_q), -np.inf),
                             "dq": np.zeros((total_q, hq, d)), "dk": np.zeros((total_kv, hkv, d)),
