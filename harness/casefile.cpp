@@ -1,65 +1,22 @@
 #include "harness/casefile.hpp"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <hdf5.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <limits>
 
 #include "harness/error.hpp"
+#include "harness/hdf5.hpp"
 
 namespace attncheck::io {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-// HDF5 prints its error stack to stderr by default; every failure here becomes
-// an Error with file and object instead.
-void silence_hdf5() {
-  static const bool done = [] {
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-    return true;
-  }();
-  (void)done;
-}
-
-// Owner of one HDF5 identifier (the C API has no RAII of its own).
-class Handle {
- public:
-  using Closer = herr_t (*)(hid_t);
-  Handle() = default;
-  Handle(hid_t id, Closer close) : id_(id), close_(close) {}
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
-  Handle(Handle&& o) noexcept : id_(o.id_), close_(o.close_) { o.id_ = -1; }
-  Handle& operator=(Handle&& o) noexcept {
-    if (this != &o) {
-      reset();
-      id_ = o.id_;
-      close_ = o.close_;
-      o.id_ = -1;
-    }
-    return *this;
-  }
-  ~Handle() { reset(); }
-  void reset() {
-    if (id_ >= 0 && close_ != nullptr) close_(id_);
-    id_ = -1;
-  }
-  hid_t get() const { return id_; }
-  bool ok() const { return id_ >= 0; }
-
- private:
-  hid_t id_ = -1;
-  Closer close_ = nullptr;
-};
 
 // ----------------------------------------------------------------- reading --
 
@@ -536,95 +493,6 @@ const char* known_root_attrs[] = {"format", "format_version", "seed", "descripti
 
 // ----------------------------------------------------------------- writing --
 
-class Writer {
- public:
-  explicit Writer(std::string path) : path_(std::move(path)) {}
-
-  [[noreturn]] void fail(const std::string& what) const {
-    throw Error(ErrorKind::Io, path_, -1, what);
-  }
-
-  void create(const std::string& tmp) {
-    Handle fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
-    H5Pset_obj_track_times(fcpl.get(), false);
-    file_ = Handle(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT), H5Fclose);
-    if (!file_.ok()) fail(fmt::format("cannot create temporary file {}", tmp));
-    ocpl_ = Handle(H5Pcreate(H5P_GROUP_CREATE), H5Pclose);
-    H5Pset_obj_track_times(ocpl_.get(), false);
-    dcpl_ = Handle(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
-    H5Pset_obj_track_times(dcpl_.get(), false);
-  }
-
-  void close() {
-    if (H5Fflush(file_.get(), H5F_SCOPE_GLOBAL) < 0) fail("flush failed");
-    dcpl_.reset();
-    ocpl_.reset();
-    if (H5Fclose(file_.get()) < 0) fail("close failed");
-    // Released by H5Fclose; forget the id without closing it again.
-    file_ = Handle();
-  }
-
-  void group(const std::string& path) {
-    Handle g(H5Gcreate2(file_.get(), path.c_str(), H5P_DEFAULT, ocpl_.get(), H5P_DEFAULT), H5Gclose);
-    if (!g.ok()) fail(fmt::format("cannot create group {}", path));
-  }
-
-  void attr_raw(const std::string& obj, const std::string& name, hid_t file_type, hid_t mem_type,
-                const void* value) {
-    Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-    Handle a(H5Acreate_by_name(file_.get(), obj.c_str(), name.c_str(), file_type, space.get(),
-                               H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-             H5Aclose);
-    if (!a.ok() || H5Awrite(a.get(), mem_type, value) < 0) {
-      fail(fmt::format("cannot write attribute {}@{}", obj, name));
-    }
-  }
-  void attr_int(const std::string& obj, const std::string& name, std::int32_t v) {
-    attr_raw(obj, name, H5T_STD_I32LE, H5T_NATIVE_INT32, &v);
-  }
-  void attr_u64(const std::string& obj, const std::string& name, std::uint64_t v) {
-    attr_raw(obj, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &v);
-  }
-  void attr_double(const std::string& obj, const std::string& name, double v) {
-    attr_raw(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
-  }
-  void attr_string(const std::string& obj, const std::string& name, const std::string& v) {
-    Handle t(H5Tcopy(H5T_C_S1), H5Tclose);
-    H5Tset_size(t.get(), H5T_VARIABLE);
-    H5Tset_cset(t.get(), H5T_CSET_UTF8);
-    const char* s = v.c_str();
-    attr_raw(obj, name, t.get(), t.get(), &s);
-  }
-
-  void dataset(const std::string& path, const std::vector<hsize_t>& dims, hid_t file_type,
-               hid_t mem_type, const void* data) {
-    Handle space(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose);
-    Handle d(H5Dcreate2(file_.get(), path.c_str(), file_type, space.get(), H5P_DEFAULT, dcpl_.get(),
-                        H5P_DEFAULT),
-             H5Dclose);
-    if (!d.ok()) fail(fmt::format("cannot create dataset {}", path));
-    std::size_t n = 1;
-    for (hsize_t x : dims) n *= std::size_t(x);
-    if (n > 0 && H5Dwrite(d.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
-      fail(fmt::format("cannot write dataset {}", path));
-    }
-  }
-  void ints(const std::string& path, const std::vector<std::int32_t>& v) {
-    dataset(path, {hsize_t(v.size())}, H5T_STD_I32LE, H5T_NATIVE_INT32, v.data());
-  }
-  void floats(const std::string& path, const std::vector<hsize_t>& dims, const std::vector<float>& v) {
-    dataset(path, dims, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, v.data());
-  }
-  void doubles(const std::string& path, const std::vector<hsize_t>& dims,
-               const std::vector<double>& v) {
-    dataset(path, dims, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, v.data());
-  }
-
- private:
-  std::string path_;
-  Handle file_, ocpl_, dcpl_;
-};
-
 template <typename T>
 void check_sizes(const Batch& b, const Results<T>& r, const std::string& what) {
   auto check = [&](std::size_t got, std::size_t want, const char* name) {
@@ -649,9 +517,9 @@ void write_outputs(Writer& w, const std::string& g, const Batch& b, const Result
   const Shapes s = shapes_of(b);
   auto put = [&](const std::string& name, const std::vector<hsize_t>& dims, const std::vector<T>& v) {
     if constexpr (std::is_same_v<T, double>) {
-      w.doubles(g + "/" + name, dims, v);
+      w.doubles(g + "/" + name, v, dims);
     } else {
-      w.floats(g + "/" + name, dims, v);
+      w.floats(g + "/" + name, v, dims);
     }
   };
   put("out", s.o, r.out);
@@ -661,13 +529,6 @@ void write_outputs(Writer& w, const std::string& g, const Batch& b, const Result
     put("dk", s.k, r.dk);
     put("dv", s.v, r.dv);
   }
-}
-
-void fsync_path(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-  if (fd < 0) return;
-  (void)::fsync(fd);
-  ::close(fd);
 }
 
 }  // namespace
@@ -759,38 +620,26 @@ void write_case(const std::string& path, const CaseFile& f) {
     check_sizes(b, rg.results, "/results/" + name);
   }
 
-  static std::atomic<unsigned> counter{0};
-  const fs::path dest(path);
-  const fs::path dir = dest.has_parent_path() ? dest.parent_path() : fs::path(".");
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
-    throw Error(ErrorKind::Io, path, -1,
-                fmt::format("directory {} does not exist; create it first", dir.string()));
-  }
-  const std::string tmp = fmt::format("{}/.{}.tmp-{}-{}", dir.string(), dest.filename().string(),
-                                      ::getpid(), counter++);
-  try {
-    Writer w(path);
-    w.create(tmp);
-    w.attr_string("/", "format", k_format_name);
-    w.attr_int("/", "format_version", k_format_version);
-    if (f.has_seed) w.attr_u64("/", "seed", f.c.seed);
-    if (!f.description.empty()) w.attr_string("/", "description", f.description);
-    for (const auto& [k, v] : f.extra) w.attr_string("/", k, v);
+  write_atomically(path, [&](Writer& w) {
+    w.attr("/", "format", k_format_name);
+    w.attr("/", "format_version", k_format_version);
+    if (f.has_seed) w.attr("/", "seed", f.c.seed);
+    if (!f.description.empty()) w.attr("/", "description", f.description);
+    for (const auto& [k, v] : f.extra) w.attr("/", k, v);
 
     w.group("/batch");
-    w.attr_int("/batch", "num_heads_q", b.num_heads_q);
-    w.attr_int("/batch", "num_heads_kv", b.num_heads_kv);
-    w.attr_int("/batch", "head_dim", b.head_dim);
-    w.attr_int("/batch", "head_dim_v", b.head_dim_v);
-    w.attr_int("/batch", "causal", b.mask.causal ? 1 : 0);
-    w.attr_int("/batch", "window_left", b.mask.window_left);
-    w.attr_int("/batch", "window_right", b.mask.window_right);
-    w.attr_int("/batch", "chunk_size", b.mask.chunk_size);
-    w.attr_double("/batch", "softmax_scale", b.softmax_scale);
-    w.attr_string("/batch", "dtype", std::string(to_string(b.dtype)));
-    w.attr_int("/batch", "total_q", b.total_q);
-    w.attr_int("/batch", "total_kv", b.total_kv);
+    w.attr("/batch", "num_heads_q", b.num_heads_q);
+    w.attr("/batch", "num_heads_kv", b.num_heads_kv);
+    w.attr("/batch", "head_dim", b.head_dim);
+    w.attr("/batch", "head_dim_v", b.head_dim_v);
+    w.attr("/batch", "causal", b.mask.causal ? 1 : 0);
+    w.attr("/batch", "window_left", b.mask.window_left);
+    w.attr("/batch", "window_right", b.mask.window_right);
+    w.attr("/batch", "chunk_size", b.mask.chunk_size);
+    w.attr("/batch", "softmax_scale", b.softmax_scale);
+    w.attr("/batch", "dtype", std::string(to_string(b.dtype)));
+    w.attr("/batch", "total_q", b.total_q);
+    w.attr("/batch", "total_kv", b.total_kv);
     w.ints("/batch/cu_seqlens_q", b.cu_seqlens_q);
     w.ints("/batch/cu_seqlens_kv", b.cu_seqlens_kv);
     if (b.cu_seqlens_q_padded) w.ints("/batch/cu_seqlens_q_padded", *b.cu_seqlens_q_padded);
@@ -799,15 +648,15 @@ void write_case(const std::string& path, const CaseFile& f) {
 
     const Shapes s = shapes_of(b);
     w.group("/inputs");
-    w.floats("/inputs/q", s.q, f.c.inputs.q);
-    w.floats("/inputs/k", s.k, f.c.inputs.k);
-    w.floats("/inputs/v", s.v, f.c.inputs.v);
-    w.floats("/inputs/do", s.o, f.c.inputs.dout);
+    w.floats("/inputs/q", f.c.inputs.q, s.q);
+    w.floats("/inputs/k", f.c.inputs.k, s.k);
+    w.floats("/inputs/v", f.c.inputs.v, s.v);
+    w.floats("/inputs/do", f.c.inputs.dout, s.o);
 
     if (f.expected) {
       w.group("/expected");
       write_outputs(w, "/expected", b, *f.expected);
-      if (!f.expected_producer.empty()) w.attr_string("/expected", "producer", f.expected_producer);
+      if (!f.expected_producer.empty()) w.attr("/expected", "producer", f.expected_producer);
     }
     if (!f.results.empty()) {
       w.group("/results");
@@ -815,23 +664,12 @@ void write_case(const std::string& path, const CaseFile& f) {
         const std::string g = "/results/" + name;
         w.group(g);
         write_outputs(w, g, b, rg.results);
-        if (!rg.verdict.empty()) w.attr_string(g, "verdict", rg.verdict);
-        for (const auto& [k, v] : rg.metrics) w.attr_double(g, k, v);
-        for (const auto& [k, v] : rg.notes) w.attr_string(g, k, v);
+        if (!rg.verdict.empty()) w.attr(g, "verdict", rg.verdict);
+        for (const auto& [k, v] : rg.metrics) w.attr(g, k, v);
+        for (const auto& [k, v] : rg.notes) w.attr(g, k, v);
       }
     }
-    w.close();
-    fsync_path(tmp, false);
-    fs::rename(tmp, dest, ec);
-    if (ec) {
-      throw Error(ErrorKind::Io, path, -1,
-                  fmt::format("cannot rename the temporary file into place: {}", ec.message()));
-    }
-    fsync_path(dir.string(), true);
-  } catch (...) {
-    fs::remove(tmp, ec);
-    throw;
-  }
+  });
 }
 
 void write_result(const std::string& path, const std::string& name, const ResultGroup& group) {

@@ -1,158 +1,20 @@
 #include "harness/results.hpp"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <hdf5.h>
-#include <unistd.h>
-
-#include <atomic>
-#include <filesystem>
 
 #include "harness/error.hpp"
+#include "harness/hdf5.hpp"
 
 namespace attncheck::io {
 
-namespace fs = std::filesystem;
-
 namespace {
 
-// Owner of one HDF5 identifier.
-class Handle {
- public:
-  using Closer = herr_t (*)(hid_t);
-  Handle() = default;
-  Handle(hid_t id, Closer close) : id_(id), close_(close) {}
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
-  Handle(Handle&& o) noexcept : id_(o.id_), close_(o.close_) { o.id_ = -1; }
-  Handle& operator=(Handle&& o) noexcept {
-    if (this != &o) {
-      reset();
-      id_ = o.id_;
-      close_ = o.close_;
-      o.id_ = -1;
-    }
-    return *this;
-  }
-  ~Handle() { reset(); }
-  void reset() {
-    if (id_ >= 0 && close_ != nullptr) close_(id_);
-    id_ = -1;
-  }
-  void release() { id_ = -1; }
-  hid_t get() const { return id_; }
-  bool ok() const { return id_ >= 0; }
-
- private:
-  hid_t id_ = -1;
-  Closer close_ = nullptr;
-};
-
-// Variable-length UTF-8 string type (attributes and datasets).
-Handle vlen_string_type() {
-  Handle t(H5Tcopy(H5T_C_S1), H5Tclose);
-  H5Tset_size(t.get(), H5T_VARIABLE);
-  H5Tset_cset(t.get(), H5T_CSET_UTF8);
-  return t;
+void write_outcomes(Writer& w, const std::string& path, const std::vector<CaseOutcome>& v,
+                    std::vector<hsize_t> dims = {}) {
+  std::vector<std::int8_t> raw(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) raw[i] = static_cast<std::int8_t>(v[i]);
+  w.int8s(path, raw, std::move(dims));
 }
-
-class Writer {
- public:
-  explicit Writer(std::string path) : path_(std::move(path)) {}
-
-  [[noreturn]] void fail(const std::string& what) const { throw Error(ErrorKind::Io, path_, -1, what); }
-
-  void create(const std::string& tmp) {
-    Handle fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
-    H5Pset_obj_track_times(fcpl.get(), false);
-    file_ = Handle(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT), H5Fclose);
-    if (!file_.ok()) fail(fmt::format("cannot create temporary file {}", tmp));
-    gcpl_ = Handle(H5Pcreate(H5P_GROUP_CREATE), H5Pclose);
-    H5Pset_obj_track_times(gcpl_.get(), false);
-    dcpl_ = Handle(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
-    H5Pset_obj_track_times(dcpl_.get(), false);
-  }
-
-  void close() {
-    if (H5Fflush(file_.get(), H5F_SCOPE_GLOBAL) < 0) fail("flush failed");
-    dcpl_.reset();
-    gcpl_.reset();
-    const herr_t rc = H5Fclose(file_.get());
-    file_.release();  // closed (or unusable) either way
-    if (rc < 0) fail("close failed");
-  }
-
-  void group(const std::string& path) {
-    Handle g(H5Gcreate2(file_.get(), path.c_str(), H5P_DEFAULT, gcpl_.get(), H5P_DEFAULT), H5Gclose);
-    if (!g.ok()) fail(fmt::format("cannot create group {}", path));
-  }
-
-  void attr_raw(const std::string& obj, const std::string& name, hid_t file_type, hid_t mem_type,
-                const void* value) {
-    Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-    Handle a(H5Acreate_by_name(file_.get(), obj.c_str(), name.c_str(), file_type, space.get(),
-                               H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-             H5Aclose);
-    if (!a.ok() || H5Awrite(a.get(), mem_type, value) < 0) {
-      fail(fmt::format("cannot write attribute {}@{}", obj, name));
-    }
-  }
-  void attr(const std::string& obj, const std::string& name, std::int32_t v) {
-    attr_raw(obj, name, H5T_STD_I32LE, H5T_NATIVE_INT32, &v);
-  }
-  void attr(const std::string& obj, const std::string& name, std::uint64_t v) {
-    attr_raw(obj, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &v);
-  }
-  void attr(const std::string& obj, const std::string& name, double v) {
-    attr_raw(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
-  }
-  void attr(const std::string& obj, const std::string& name, const std::string& v) {
-    const Handle t = vlen_string_type();
-    const char* s = v.c_str();
-    attr_raw(obj, name, t.get(), t.get(), &s);
-  }
-  void attr(const std::string& obj, const std::string& name, const char* v) {
-    attr(obj, name, std::string(v));
-  }
-
-  void dataset(const std::string& path, const std::vector<hsize_t>& dims, hid_t file_type,
-               hid_t mem_type, const void* data, std::size_t n) {
-    Handle space(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose);
-    Handle d(H5Dcreate2(file_.get(), path.c_str(), file_type, space.get(), H5P_DEFAULT, dcpl_.get(),
-                        H5P_DEFAULT),
-             H5Dclose);
-    if (!d.ok()) fail(fmt::format("cannot create dataset {}", path));
-    if (n > 0 && H5Dwrite(d.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
-      fail(fmt::format("cannot write dataset {}", path));
-    }
-  }
-  void doubles(const std::string& path, const std::vector<double>& v,
-               std::vector<hsize_t> dims = {}) {
-    if (dims.empty()) dims = {hsize_t(v.size())};
-    dataset(path, dims, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, v.data(), v.size());
-  }
-  void ints(const std::string& path, const std::vector<std::int32_t>& v) {
-    dataset(path, {hsize_t(v.size())}, H5T_STD_I32LE, H5T_NATIVE_INT32, v.data(), v.size());
-  }
-  void outcomes(const std::string& path, const std::vector<CaseOutcome>& v,
-                std::vector<hsize_t> dims = {}) {
-    if (dims.empty()) dims = {hsize_t(v.size())};
-    std::vector<std::int8_t> raw(v.size());
-    for (std::size_t i = 0; i < v.size(); ++i) raw[i] = static_cast<std::int8_t>(v[i]);
-    dataset(path, dims, H5T_STD_I8LE, H5T_NATIVE_INT8, raw.data(), raw.size());
-  }
-  void strings(const std::string& path, const std::vector<std::string>& v) {
-    const Handle t = vlen_string_type();
-    std::vector<const char*> ptrs;
-    ptrs.reserve(v.size());
-    for (const auto& s : v) ptrs.push_back(s.c_str());
-    dataset(path, {hsize_t(v.size())}, t.get(), t.get(), ptrs.data(), ptrs.size());
-  }
-
- private:
-  std::string path_;
-  Handle file_, gcpl_, dcpl_;
-};
 
 [[noreturn]] void inconsistent(const std::string& object, const std::string& what) {
   throw Error(ErrorKind::Usage, object, -1, what);
@@ -259,7 +121,7 @@ void write_campaign(Writer& w, const CampaignSection& c) {
     w.attr(g, "seconds", r.seconds);
     w.attr(g, "cut_by_time", std::int32_t(r.cut_by_time ? 1 : 0));
     w.doubles(g + "/ratios", r.ratios);
-    w.outcomes(g + "/outcomes", r.outcomes);
+    write_outcomes(w, g + "/outcomes", r.outcomes);
     w.doubles(g + "/case_seconds", r.case_seconds);
     std::vector<std::string> reasons;
     std::vector<std::int32_t> counts;
@@ -338,7 +200,7 @@ void write_golden(Writer& w, const GoldenSection& gs) {
   w.strings("/golden/implementations", gs.implementations);
   w.strings("/golden/cases", gs.cases);
   const std::vector<hsize_t> dims{hsize_t(gs.implementations.size()), hsize_t(gs.cases.size())};
-  w.outcomes("/golden/status", gs.status, dims);
+  write_outcomes(w, "/golden/status", gs.status, dims);
   w.doubles("/golden/ratio", gs.ratio, dims);
   w.doubles("/golden/seconds", gs.seconds);
   std::vector<std::string> impl, cases, checks, details;
@@ -355,49 +217,17 @@ void write_golden(Writer& w, const GoldenSection& gs) {
   w.strings("/golden/failures/detail", details);
 }
 
-void fsync_path(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-  if (fd < 0) return;
-  (void)::fsync(fd);
-  ::close(fd);
-}
-
 }  // namespace
 
 void write_results(const std::string& path, const ResultsFile& f) {
-  // HDF5's own error stack would go to stderr; failures become Errors instead.
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   check(f);
-  static std::atomic<unsigned> counter{0};
-  const fs::path dest(path);
-  const fs::path dir = dest.has_parent_path() ? dest.parent_path() : fs::path(".");
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
-    throw Error(ErrorKind::Io, path, -1,
-                fmt::format("directory {} does not exist; create it first", dir.string()));
-  }
-  const std::string tmp = fmt::format("{}/.{}.tmp-{}-{}", dir.string(), dest.filename().string(),
-                                      ::getpid(), counter++);
-  try {
-    Writer w(path);
-    w.create(tmp);
+  write_atomically(path, [&](Writer& w) {
     w.attr("/", "format", k_results_format_name);
     w.attr("/", "format_version", std::int32_t(k_results_format_version));
     if (!f.producer.empty()) w.attr("/", "producer", f.producer);
     if (f.campaign) write_campaign(w, *f.campaign);
     if (f.golden) write_golden(w, *f.golden);
-    w.close();
-    fsync_path(tmp, false);
-    fs::rename(tmp, dest, ec);
-    if (ec) {
-      throw Error(ErrorKind::Io, path, -1,
-                  fmt::format("cannot rename the temporary file into place: {}", ec.message()));
-    }
-    fsync_path(dir.string(), true);
-  } catch (...) {
-    fs::remove(tmp, ec);
-    throw;
-  }
+  });
 }
 
 }  // namespace attncheck::io

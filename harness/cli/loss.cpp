@@ -2,7 +2,7 @@
 // harness/train with the float64 reference attention and with each chosen
 // implementation on the same packed batches, prints the curves side by side,
 // judges each against the reference's (harness/train/curves.hpp) and writes
-// them to a results file (harness/train/RESULTS.md).
+// them to a results file (reports/RESULTS-FORMAT.md, group /loss).
 // Exit codes: 0 every curve matches, 1 a curve does not (or its run failed),
 // 2 bad usage (an unknown implementation, one that cannot run the batches).
 #include <fmt/format.h>

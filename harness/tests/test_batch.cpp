@@ -1,6 +1,7 @@
 // The packed-batch model: every malformed description is rejected with the
 // kind, field and index that name it; a valid padded batch passes and its row
 // maps match a hand-worked example.
+#include "harness/tests/expect_error.hpp"
 #include "harness/batch.hpp"
 
 #include <gtest/gtest.h>
@@ -64,24 +65,7 @@ std::int64_t flat(int row, int heads, int dim, int e = 0) {
   return std::int64_t(row) * heads * dim + e;
 }
 
-// Runs `fn`, which must throw Error of `kind` naming `field` and `index`.
-void expect_error(const std::function<void()>& fn, ErrorKind kind, const std::string& field,
-                  std::int64_t index, const std::vector<std::string>& mentions = {}) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), kind) << e.what();
-    EXPECT_EQ(e.field(), field) << e.what();
-    EXPECT_EQ(e.index(), index) << e.what();
-    for (const auto& m : mentions) {
-      EXPECT_NE(std::string(e.what()).find(m), std::string::npos)
-          << "message lacks '" << m << "': " << e.what();
-    }
-    return;
-  }
-  ADD_FAILURE() << "expected Error(" << to_string(kind) << ") on " << field << "[" << index
-                << "], nothing was thrown";
-}
+using test::expect_error;
 
 // Test name of a table row: its `name`.
 template <typename Row>

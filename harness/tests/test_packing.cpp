@@ -1,5 +1,6 @@
 // Conversions of the packing descriptions (b), (c), (d) of DESIGN.md to
 // cu_seqlens, their error cases, and the position-id round trip.
+#include "harness/tests/expect_error.hpp"
 #include "harness/packing.hpp"
 
 #include <gtest/gtest.h>
@@ -18,25 +19,7 @@ namespace {
 
 using Ids = std::vector<std::int32_t>;
 
-// Runs `fn`, which must throw Error of `kind` naming `field` and `index`;
-// the message must contain every string of `mentions`.
-void expect_error(const std::function<void()>& fn, ErrorKind kind, const std::string& field,
-                  std::int64_t index, const std::vector<std::string>& mentions = {}) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), kind) << e.what();
-    EXPECT_EQ(e.field(), field) << e.what();
-    EXPECT_EQ(e.index(), index) << e.what();
-    for (const auto& m : mentions) {
-      EXPECT_NE(std::string(e.what()).find(m), std::string::npos)
-          << "message lacks '" << m << "': " << e.what();
-    }
-    return;
-  }
-  ADD_FAILURE() << "expected Error(" << to_string(kind) << ") on " << field << "[" << index
-                << "], nothing was thrown";
-}
+using test::expect_error;
 
 // ---- (b) position ids ------------------------------------------------------
 

@@ -1,8 +1,7 @@
-// The results file of `attncheck loss` (HDF5; schema in RESULTS.md): root
-// attributes format = "attncheck-results", format_version = 1; group /loss
-// with the run's settings; one group per curve. Written atomically: a
-// temporary file in the destination directory, flushed, fsynced and renamed
-// into place (as harness/casefile.cpp writes case files); no timestamps.
+// The /loss group of the results file (reports/RESULTS-FORMAT.md), written by
+// `attncheck loss`: the run's settings and one group per curve. Written
+// atomically with the root attributes every results file has
+// (harness/hdf5.hpp: temporary file, fsync, rename; no timestamps).
 #pragma once
 
 #include <cstdint>
@@ -10,9 +9,6 @@
 #include <vector>
 
 namespace attncheck::train {
-
-inline constexpr const char* k_results_format = "attncheck-results";
-inline constexpr int k_results_format_version = 1;
 
 struct LossRun {
   std::string impl;
