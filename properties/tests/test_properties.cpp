@@ -8,6 +8,9 @@
 #include <rapidcheck/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <limits>
 #include <random>
 #include <set>
 #include <sstream>
@@ -19,6 +22,7 @@
 #include "harness/verify.hpp"
 #include "properties/campaign.hpp"
 #include "properties/counterexample.hpp"
+#include "properties/tests/doc_leak.hpp"
 #include "reference/attention.hpp"
 
 namespace attncheck {
@@ -108,35 +112,7 @@ TEST(Registry, GpuImplementationsHoldAtLargerSizes) {
 // ---- A deliberately broken implementation: the campaign must catch it, print
 // a reproduce string, and the replay must fail the same way.
 
-// doc-leak (BUGZOO): the whole pack treated as one sequence.
-void run_doc_leak(const Case& c, bool grads, Results<float>& out) {
-  Case whole = c;
-  Batch& b = whole.batch;
-  b.cu_seqlens_q = {0, b.total_q};
-  b.cu_seqlens_kv = {0, b.total_kv};
-  b.cu_seqlens_q_padded.reset();
-  b.cu_seqlens_kv_padded.reset();
-  for (auto* x : {&whole.inputs.q, &whole.inputs.k, &whole.inputs.v, &whole.inputs.dout}) {
-    for (float& v : *x) v = std::isfinite(v) ? round_to(b.dtype, v) : 0.0f;
-  }
-  const auto r = reference::attention<float>(b, whole.inputs, grads);
-  out.out = r.out;
-  out.lse = r.lse;
-  if (grads) {
-    out.dq = r.dq;
-    out.dk = r.dk;
-    out.dv = r.dv;
-  }
-}
-
-Registry leaky_registry() {
-  Registry reg;
-  Capabilities caps;
-  caps.lq_ne_lk = false;  // one sequence of total_q x total_kv needs total_q == total_kv
-  reg.add({.name = "doc-leak", .device = "cpu", .description = "mutant", .caps = caps,
-           .run = run_doc_leak});
-  return reg;
-}
+Registry leaky_registry() { return test::doc_leak_registry(); }
 
 TEST(Campaign, CatchesDocumentLeakAndReplaysIt) {
   const Registry reg = leaky_registry();
@@ -210,6 +186,62 @@ TEST(Campaign, SavesTheShrunkCounterexampleAsACaseFileThatReplays) {
   EXPECT_EQ(verify(f.c, ctx, *f.expected, good).status, Verdict::Status::Pass)
       << verify(f.c, ctx, *f.expected, good).message;
   std::filesystem::remove_all(dir);
+}
+
+// nondeterministic (BUGZOO): the float32 reference with the first output
+// element moved by a run-dependent number of ulps, as an unordered
+// accumulation would round it differently from run to run (consecutive runs
+// always differ).
+void run_jittery(const Case& c, bool grads, Results<float>& out) {
+  static std::atomic<unsigned> calls{0};
+  const auto r = reference::attention<float>(c.batch, c.inputs, grads);
+  out.out = r.out;
+  out.lse = r.lse;
+  if (grads) {
+    out.dq = r.dq;
+    out.dk = r.dk;
+    out.dv = r.dv;
+  }
+  const auto rq = c.batch.real_q_rows();
+  const auto first = std::find(rq.begin(), rq.end(), true);
+  const unsigned ulps = calls++ % 64;
+  if (first == rq.end()) return;
+  const std::size_t e =
+      std::size_t(first - rq.begin()) * std::size_t(c.batch.num_heads_q * c.batch.head_dim_v);
+  for (unsigned i = 0; i < ulps; ++i) {
+    out.out[e] = std::nextafter(out.out[e], std::numeric_limits<float>::infinity());
+  }
+}
+
+// A failure of a bitwise property caused by nondeterminism says so; one
+// caused by the property's own transformation does not.
+TEST(Campaign, BitwiseFailuresOfANondeterministicImplementationSaySo) {
+  Registry reg = test::doc_leak_registry();
+  reg.add({.name = "jittery", .device = "cpu", .description = "mutant", .caps = Capabilities{},
+           .run = run_jittery});
+  props::CampaignOptions o;
+  o.cases = 100;
+  o.seed = 3;
+  o.gen.max_tokens = 128;
+  o.properties = {"P4", "P5"};
+  std::ostringstream progress;
+  const auto r = props::run_campaign(reg, o, progress);
+  ASSERT_EQ(r.rows.size(), 4u);
+  int checked = 0;
+  for (const auto& row : r.rows) {
+    if (row.impl == "jittery") {
+      ASSERT_EQ(row.failed, 1) << row.code << " missed the nondeterminism";
+      EXPECT_NE(row.failure.find("nondeterministic (P10)"), std::string::npos) << row.failure;
+      ++checked;
+    } else {
+      if (row.code == "P5") {
+        ASSERT_EQ(row.failed, 1) << "the doc-leak mutant survived P5";
+        ++checked;
+      }
+      EXPECT_EQ(row.failure.find("nondeterministic"), std::string::npos) << row.failure;
+    }
+  }
+  EXPECT_EQ(checked, 3);
 }
 
 TEST(Campaign, UnknownNamesAreUsageErrors) {

@@ -19,6 +19,7 @@
 #include "harness/results.hpp"
 #include "properties/campaign.hpp"
 #include "properties/counterexample.hpp"
+#include "properties/tests/doc_leak.hpp"
 #include "reference/attention.hpp"
 
 #ifndef ATTNCHECK_PYTHON3
@@ -46,33 +47,8 @@ std::string slurp(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-// doc-leak (shared BUGZOO.md): the whole pack treated as one sequence.
-void run_doc_leak(const Case& c, bool grads, Results<float>& out) {
-  Case whole = c;
-  Batch& b = whole.batch;
-  b.cu_seqlens_q = {0, b.total_q};
-  b.cu_seqlens_kv = {0, b.total_kv};
-  b.cu_seqlens_q_padded.reset();
-  b.cu_seqlens_kv_padded.reset();
-  for (auto* x : {&whole.inputs.q, &whole.inputs.k, &whole.inputs.v, &whole.inputs.dout}) {
-    for (float& v : *x) v = std::isfinite(v) ? round_to(b.dtype, v) : 0.0f;
-  }
-  const auto r = reference::attention<float>(b, whole.inputs, grads);
-  out.out = r.out;
-  out.lse = r.lse;
-  if (grads) {
-    out.dq = r.dq;
-    out.dk = r.dk;
-    out.dv = r.dv;
-  }
-}
-
 Registry leaky_registry() {
-  Registry reg;
-  Capabilities caps;
-  caps.lq_ne_lk = false;
-  reg.add({.name = "doc-leak", .device = "cpu", .description = "mutant", .caps = caps,
-           .run = run_doc_leak});
+  Registry reg = test::doc_leak_registry();
   reg.add(builtin_registry().find("reference-f32"));
   return reg;
 }
