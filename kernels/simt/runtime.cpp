@@ -1,6 +1,8 @@
 // The CUDA runtime API subset of simt: device memory (host memory filled with
 // the poison word, every allocation tracked so that unknown pointers are
-// errors), copies, streams and events (work runs at launch, so every stream
+// errors; under AddressSanitizer every byte past the requested size is
+// unaddressable, as compute-sanitizer's memcheck holds a GPU run to the
+// allocation's size and not to CUDA's 256-byte rounding), copies, streams and events (work runs at launch, so every stream
 // is always synchronized), error state and function attributes.
 #include <fmt/format.h>
 
@@ -10,6 +12,10 @@
 #include <mutex>
 
 #include "kernels/simt/state.hpp"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
 
 
 // The runtime's opaque handle types, defined here for the CPU.
@@ -44,6 +50,10 @@ bool device_range(const void* p, std::size_t n) {
 cudaError_t fail(cudaError_t e) {
   set_error(e);
   return e;
+}
+
+std::size_t rounded_size(std::size_t size) {
+  return (size + 255) / 256 * 256;  // CUDA aligns allocations to 256 bytes
 }
 
 // Checks the device side(s) of a copy of `n` bytes.
@@ -85,11 +95,16 @@ cudaError_t cudaMalloc(void** ptr, size_t size) {
   if (!ptr) return fail(cudaErrorInvalidValue);
   *ptr = nullptr;
   if (size == 0) return cudaSuccess;
-  const std::size_t rounded = (size + 255) / 256 * 256;  // CUDA aligns allocations to 256 bytes
+  const std::size_t rounded = simt::detail::rounded_size(size);
   void* p = std::aligned_alloc(256, rounded);
   if (!p) return fail(cudaErrorMemoryAllocation);
   auto* words = static_cast<std::uint32_t*>(p);
   for (std::size_t i = 0; i < rounded / 4; ++i) words[i] = simt::k_poison_word;
+#if defined(__SANITIZE_ADDRESS__)
+  // A kernel reading or writing past `size` gets an AddressSanitizer report
+  // (use-after-poison up to the rounding, heap-buffer-overflow beyond it).
+  ASAN_POISON_MEMORY_REGION(static_cast<char*>(p) + size, rounded - size);
+#endif
   {
     std::lock_guard<std::mutex> l(simt::detail::g_mutex);
     simt::detail::g_allocations[std::uintptr_t(p)] = size;
@@ -100,10 +115,18 @@ cudaError_t cudaMalloc(void** ptr, size_t size) {
 
 cudaError_t cudaFree(void* ptr) {
   if (!ptr) return cudaSuccess;
+  std::size_t size = 0;
   {
     std::lock_guard<std::mutex> l(simt::detail::g_mutex);
-    if (!simt::detail::g_allocations.erase(std::uintptr_t(ptr))) return fail(cudaErrorInvalidValue);
+    auto it = simt::detail::g_allocations.find(std::uintptr_t(ptr));
+    if (it == simt::detail::g_allocations.end()) return fail(cudaErrorInvalidValue);
+    size = it->second;
+    simt::detail::g_allocations.erase(it);
   }
+#if defined(__SANITIZE_ADDRESS__)
+  ASAN_UNPOISON_MEMORY_REGION(ptr, simt::detail::rounded_size(size));
+#endif
+  (void)size;
   std::free(ptr);
   return cudaSuccess;
 }

@@ -141,6 +141,14 @@ __global__ void shuffle_after_exit_kernel(float* out) {
 
 const dim3 k_divergence_grid(2, 3, 1);
 
+// ---- Out of bounds: out[t] = in[t] for t < `reads`, which may exceed the
+// allocation of `in` (the off-by-one of a tile loop reading one row too many).
+__global__ void copy_prefix_kernel(const float* __restrict__ in, float* __restrict__ out,
+                                   int reads) {
+  const int t = int(blockIdx.x * blockDim.x + threadIdx.x);
+  if (t < reads) out[t] = in[t];
+}
+
 }  // namespace
 
 cudaError_t block_sum(const float* in, float* out, int blocks, int threads, bool with_barrier,
@@ -208,6 +216,12 @@ cudaError_t split_barrier(float* out) {
 
 cudaError_t shuffle_after_exit(float* out) {
   ATTNCHECK_LAUNCH(shuffle_after_exit_kernel, k_divergence_grid, dim3(32), 0, 0, out);
+  return finish();
+}
+
+cudaError_t copy_prefix(const float* in, float* out, int reads) {
+  if (reads <= 0 || reads > 32) return cudaErrorInvalidValue;
+  ATTNCHECK_LAUNCH(copy_prefix_kernel, dim3(1), dim3(32), 0, 0, in, out, reads);
   return finish();
 }
 

@@ -59,4 +59,9 @@ cudaError_t split_barrier(float* out);
 // (c) lanes 16..31 return, lanes 0..15 call __shfl_sync with the full mask.
 cudaError_t shuffle_after_exit(float* out);
 
+// out[t] = in[t] for t < reads (1..32), one block of 32 threads. With `reads`
+// past the allocation of `in`, an out-of-bounds read (under AddressSanitizer
+// simt reports it: device memory ends at the size asked for).
+cudaError_t copy_prefix(const float* in, float* out, int reads);
+
 }  // namespace simt_failures
