@@ -6,6 +6,7 @@
 #   ci/zoo.sh              the whole zoo (16 mutants), first failing property each
 #   ci/zoo.sh --ci         what ci/test.sh runs (the mutants marked ci: today all)
 #   ci/zoo.sh --generic    the generic mutation pass over kernels/ (60 mutants)
+#   ... --sanitize         either, with the mutants built under ASan + UBSan
 # Other arguments go to properties/zoo/zoo.py (or generic.py), e.g.
 # --only race,gqa-map or --all-properties. Work tree and build: build/zoo-work
 # (reused, incremental); results: build/zoo/zoo.h5 (generic: zoo-generic.h5).

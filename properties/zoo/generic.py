@@ -206,7 +206,11 @@ def sample(count: int, seed: int) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--workdir", type=Path, default=ROOT / "build" / "zoo-work")
+    ap.add_argument("--workdir", type=Path, default=None,
+                    help="default build/zoo-work, build/zoo-work-asan with --sanitize")
+    ap.add_argument("--sanitize", action="store_true",
+                    help="build the mutants with AddressSanitizer + UndefinedBehaviorSanitizer "
+                         "(an out-of-bounds access or undefined behaviour kills as a crash)")
     ap.add_argument("--results", type=Path, default=Path("attncheck-results/zoo-generic.h5"))
     ap.add_argument("--count", type=int, default=60, help="mutants in the sample (default 60)")
     ap.add_argument("--seed", type=int, default=1, help="sampling seed (default 1)")
@@ -234,11 +238,12 @@ def main(argv: list[str] | None = None) -> int:
         ids = set(a.only.split(","))
         muts = [c for c in muts if c["id"] in ids]
 
+    a.workdir = a.workdir or zoo.default_workdir(a.sanitize)
     if why := zoo.bad_workdir(a.workdir):
         zoo.log(f"generic: {why}")
         return 2
     t_all = time.monotonic()
-    ws = zoo.Workspace(a.workdir, a.jobs)
+    ws = zoo.Workspace(a.workdir, a.jobs, sanitize=a.sanitize)
     try:
         props = zoo.prepare(ws)
     except zoo.SetupError as e:

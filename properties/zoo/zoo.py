@@ -57,7 +57,12 @@ def log(msg: str) -> None:
 # The work tree: a copy of the sources, one build directory.
 
 class Workspace:
-    def __init__(self, workdir: Path, jobs: int):
+    # sanitize: build with AddressSanitizer + UndefinedBehaviorSanitizer
+    # (ATTNCHECK_SANITIZE), so that an out-of-bounds access of a kernel (simt
+    # device memory ends at the size asked for) or undefined behaviour ends
+    # the run as a crash, which kills the mutant like a failed property.
+    def __init__(self, workdir: Path, jobs: int, sanitize: bool = False):
+        self.sanitize = sanitize
         self.dir = workdir.resolve()
         self.src = self.dir / "src"
         self.build_dir = self.dir / "build"
@@ -102,8 +107,9 @@ class Workspace:
         if (self.build_dir / "build.ninja").exists():
             return
         cmd = ["cmake", "-S", str(self.src), "-B", str(self.build_dir), "-G", "Ninja",
-               "-DCMAKE_BUILD_TYPE=Release", "-DATTNCHECK_ENABLE_CUDA=OFF",
-               "-DATTNCHECK_ENABLE_TESTS=OFF"]
+               "-DCMAKE_BUILD_TYPE=" + ("RelWithDebInfo" if self.sanitize else "Release"),
+               "-DATTNCHECK_ENABLE_CUDA=OFF", "-DATTNCHECK_ENABLE_TESTS=OFF",
+               "-DATTNCHECK_SANITIZE=" + ("ON" if self.sanitize else "OFF")]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             raise SetupError("cmake configure failed:\n" + r.stdout[-4000:] + r.stderr[-4000:])
@@ -235,6 +241,14 @@ def text(b) -> str:
     return b.decode() if isinstance(b, bytes) else str(b)
 
 
+# Sanitizer reports abort (SIGABRT: a crash, see run_fuzz) instead of exiting
+# with 1, which would read as a failed property without its row. Leaks are
+# not a mutant's doing.
+SANITIZER_ENV = {"ASAN_OPTIONS": "abort_on_error=1:detect_leaks=0",
+                 "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:abort_on_error=1"}
+SANITIZER_RE = re.compile(r"ERROR: AddressSanitizer: (\S+)|runtime error: ([^\n]+)")
+
+
 def run_fuzz(binary: Path, impl: str, prop: str, cases: int, seed: int, args: list[str],
              env: dict[str, str], out_dir: Path, timeout: float) -> dict:
     """One property over one implementation. status: pass, fail, crash, timeout or error."""
@@ -245,6 +259,7 @@ def run_fuzz(binary: Path, impl: str, prop: str, cases: int, seed: int, args: li
            "--seed", str(seed), "--no-progress", "--save-dir", str(out_dir / "failures"),
            "--results", str(results)] + list(args)
     full_env = dict(os.environ)
+    full_env.update(SANITIZER_ENV)
     full_env.update(env)
     t0 = time.monotonic()
     try:
@@ -260,7 +275,11 @@ def run_fuzz(binary: Path, impl: str, prop: str, cases: int, seed: int, args: li
     res = {"seconds": secs, "property": prop, "output": out[-4000:], "command": cmd}
     if r.returncode < 0 or r.returncode > 128:
         sig = -r.returncode if r.returncode < 0 else r.returncode - 128
-        res.update(status="crash", message=f"attncheck died with signal {sig}", cases_to_failure=-1)
+        msg = f"attncheck died with signal {sig}"
+        if report := SANITIZER_RE.search(out):
+            msg += (f" (AddressSanitizer: {report.group(1)})" if report.group(1)
+                    else f" (UndefinedBehaviorSanitizer: {report.group(2)[:200]})")
+        res.update(status="crash", message=msg, cases_to_failure=-1)
         return res
     if r.returncode == 0:
         res["status"] = "pass"
@@ -296,6 +315,7 @@ def run_loss(binary: Path, args: list[str], env: dict[str, str], out_dir: Path,
     results.unlink(missing_ok=True)
     cmd = [str(binary), "loss"] + list(args) + ["-o", str(results)]
     full_env = dict(os.environ)
+    full_env.update(SANITIZER_ENV)
     full_env.update(env)
     t0 = time.monotonic()
     try:
@@ -454,6 +474,10 @@ def fmt_table(records: list[dict], markdown: bool = False) -> str:
 # ---------------------------------------------------------------------------
 # The zoo.
 
+def default_workdir(sanitize: bool) -> Path:
+    return ROOT / "build" / ("zoo-work-asan" if sanitize else "zoo-work")
+
+
 def bad_workdir(workdir: Path) -> str | None:
     wd = workdir.resolve()
     if wd.is_relative_to(ROOT) and not wd.is_relative_to(ROOT / "build"):
@@ -544,8 +568,12 @@ def run_mutant(ws: Workspace, entry: dict, props, timeout: float, all_properties
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--workdir", type=Path, default=ROOT / "build" / "zoo-work",
-                    help="source copy and build directory (reused between runs; default build/zoo-work)")
+    ap.add_argument("--workdir", type=Path, default=None,
+                    help="source copy and build directory (reused between runs; default "
+                         "build/zoo-work, build/zoo-work-asan with --sanitize)")
+    ap.add_argument("--sanitize", action="store_true",
+                    help="build the mutants with AddressSanitizer + UndefinedBehaviorSanitizer: "
+                         "a sanitizer report kills the mutant as a crash")
     ap.add_argument("--results", type=Path, default=Path("attncheck-results/zoo.h5"),
                     help="results file to write (default attncheck-results/zoo.h5)")
     ap.add_argument("--manifest", type=Path, default=MANIFEST)
@@ -577,11 +605,12 @@ def main(argv: list[str] | None = None) -> int:
     if a.ci:
         entries = [e for e in entries if e.get("ci", True)]
 
+    a.workdir = a.workdir or default_workdir(a.sanitize)
     if why := bad_workdir(a.workdir):
         log(f"zoo: {why}")
         return 2
     t_all = time.monotonic()
-    ws = Workspace(a.workdir, a.jobs)
+    ws = Workspace(a.workdir, a.jobs, sanitize=a.sanitize)
     try:
         props = prepare(ws)
     except SetupError as e:
