@@ -13,6 +13,18 @@
 
 namespace attncheck::test {
 
+// The outputs of `r` into an implementation's `out` (gradients only when asked
+// for: `out` keeps its own buffers otherwise).
+inline void put_results(const Results<float>& r, bool grads, Results<float>& out) {
+  out.out = r.out;
+  out.lse = r.lse;
+  if (grads) {
+    out.dq = r.dq;
+    out.dk = r.dk;
+    out.dv = r.dv;
+  }
+}
+
 inline void run_doc_leak(const Case& c, bool grads, Results<float>& out) {
   Case whole = c;
   Batch& b = whole.batch;
@@ -23,14 +35,7 @@ inline void run_doc_leak(const Case& c, bool grads, Results<float>& out) {
   for (auto* x : {&whole.inputs.q, &whole.inputs.k, &whole.inputs.v, &whole.inputs.dout}) {
     for (float& v : *x) v = std::isfinite(v) ? round_to(b.dtype, v) : 0.0f;
   }
-  const auto r = reference::attention<float>(b, whole.inputs, grads);
-  out.out = r.out;
-  out.lse = r.lse;
-  if (grads) {
-    out.dq = r.dq;
-    out.dk = r.dk;
-    out.dv = r.dv;
-  }
+  put_results(reference::attention<float>(b, whole.inputs, grads), grads, out);
 }
 
 // A registry holding the mutant only. One sequence of total_q x total_kv
