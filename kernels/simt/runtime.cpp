@@ -2,8 +2,9 @@
 // the poison word, every allocation tracked so that unknown pointers are
 // errors; under AddressSanitizer every byte past the requested size is
 // unaddressable, as compute-sanitizer's memcheck holds a GPU run to the
-// allocation's size and not to CUDA's 256-byte rounding), copies, streams and events (work runs at launch, so every stream
-// is always synchronized), error state and function attributes.
+// allocation's size and not to CUDA's 256-byte rounding), copies, streams and
+// events (work runs at launch, so every stream is always synchronized), error
+// state and function attributes.
 #include <fmt/format.h>
 
 #include <chrono>
@@ -13,9 +14,8 @@
 
 #include "kernels/simt/state.hpp"
 
-#if defined(__SANITIZE_ADDRESS__)
+// ASAN_(UN)POISON_MEMORY_REGION: no-ops unless built with AddressSanitizer.
 #include <sanitizer/asan_interface.h>
-#endif
 
 
 // The runtime's opaque handle types, defined here for the CPU.
@@ -100,11 +100,9 @@ cudaError_t cudaMalloc(void** ptr, size_t size) {
   if (!p) return fail(cudaErrorMemoryAllocation);
   auto* words = static_cast<std::uint32_t*>(p);
   for (std::size_t i = 0; i < rounded / 4; ++i) words[i] = simt::k_poison_word;
-#if defined(__SANITIZE_ADDRESS__)
   // A kernel reading or writing past `size` gets an AddressSanitizer report
   // (use-after-poison up to the rounding, heap-buffer-overflow beyond it).
   ASAN_POISON_MEMORY_REGION(static_cast<char*>(p) + size, rounded - size);
-#endif
   {
     std::lock_guard<std::mutex> l(simt::detail::g_mutex);
     simt::detail::g_allocations[std::uintptr_t(p)] = size;
@@ -123,10 +121,7 @@ cudaError_t cudaFree(void* ptr) {
     size = it->second;
     simt::detail::g_allocations.erase(it);
   }
-#if defined(__SANITIZE_ADDRESS__)
   ASAN_UNPOISON_MEMORY_REGION(ptr, simt::detail::rounded_size(size));
-#endif
-  (void)size;
   std::free(ptr);
   return cudaSuccess;
 }

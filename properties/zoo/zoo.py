@@ -249,6 +249,14 @@ SANITIZER_ENV = {"ASAN_OPTIONS": "abort_on_error=1:detect_leaks=0",
 SANITIZER_RE = re.compile(r"ERROR: AddressSanitizer: (\S+)|runtime error: ([^\n]+)")
 
 
+def run_env(env: dict[str, str]) -> dict[str, str]:
+    """The environment of one attncheck run: ours, the sanitizer options, the mutant's."""
+    full = dict(os.environ)
+    full.update(SANITIZER_ENV)
+    full.update(env)
+    return full
+
+
 def run_fuzz(binary: Path, impl: str, prop: str, cases: int, seed: int, args: list[str],
              env: dict[str, str], out_dir: Path, timeout: float) -> dict:
     """One property over one implementation. status: pass, fail, crash, timeout or error."""
@@ -258,9 +266,7 @@ def run_fuzz(binary: Path, impl: str, prop: str, cases: int, seed: int, args: li
     cmd = [str(binary), "fuzz", "--impl", impl, "--property", prop, "--cases", str(cases),
            "--seed", str(seed), "--no-progress", "--save-dir", str(out_dir / "failures"),
            "--results", str(results)] + list(args)
-    full_env = dict(os.environ)
-    full_env.update(SANITIZER_ENV)
-    full_env.update(env)
+    full_env = run_env(env)
     t0 = time.monotonic()
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout)
@@ -314,9 +320,7 @@ def run_loss(binary: Path, args: list[str], env: dict[str, str], out_dir: Path,
     results = out_dir / "P12.h5"
     results.unlink(missing_ok=True)
     cmd = [str(binary), "loss"] + list(args) + ["-o", str(results)]
-    full_env = dict(os.environ)
-    full_env.update(SANITIZER_ENV)
-    full_env.update(env)
+    full_env = run_env(env)
     t0 = time.monotonic()
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout)
