@@ -10,6 +10,7 @@ packages=(
   libhdf5-dev
   libopenmpi-dev openmpi-bin
   python3 python3-h5py python3-numpy python3-matplotlib  # byok example, reports/
+  python3-dev pybind11-dev python3-venv  # the Python bridge (python/)
   chromium  # the report's headless-browser test (reports/tests/chromium.sh)
   clang libclang-rt-14-dev
 )

@@ -101,14 +101,18 @@ std::vector<TensorCheck> compare_forward(const Batch& b, const Results<float>& i
   const Results<double>& br = base_ref ? *base_ref : ref;
   const auto rq = b.real_q_rows();
   const double u = unit_roundoff(b.dtype);
-  return {
+  std::vector<TensorCheck> checks{
       compare_calibrated("out", impl.out, ref.out, mag.out, base.out,
-                         element_mask(rq, ref.out.size(), Layout::TokenMajor), k_rtol_forward, u, br.out, slack),
-      // LSE is float32 arithmetic on exact dtype inputs (scores are never
-      // rounded to the storage dtype), so it gets no dtype floor.
-      compare_calibrated("lse", impl.lse, ref.lse, mag.lse, base.lse,
-                         element_mask(rq, ref.lse.size(), Layout::HeadMajor), k_rtol_forward, 0.0, br.lse, slack),
-  };
+                         element_mask(rq, ref.out.size(), Layout::TokenMajor), k_rtol_forward, u, br.out, slack)};
+  // An implementation that declares no LSE (Capabilities::lse) returns none.
+  if (!impl.lse.empty()) {
+    // LSE is float32 arithmetic on exact dtype inputs (scores are never
+    // rounded to the storage dtype), so it gets no dtype floor.
+    checks.push_back(compare_calibrated("lse", impl.lse, ref.lse, mag.lse, base.lse,
+                                        element_mask(rq, ref.lse.size(), Layout::HeadMajor),
+                                        k_rtol_forward, 0.0, br.lse, slack));
+  }
+  return checks;
 }
 
 std::vector<TensorCheck> compare_backward(const Batch& b, const Results<float>& impl,

@@ -34,8 +34,33 @@ std::optional<std::string> skip_reason(const Implementation& impl, const Batch& 
   if (!c.non_causal && !b.mask.causal) return std::string("causal masks only");
   // P9 checks the error such an implementation gives without ids.
   if (c.needs_position_ids && !b.position_ids) return std::string("needs position ids");
+  if (c.packing == Packing::PositionIds || c.packing == Packing::Eos) {
+    const char* what = c.packing == Packing::Eos ? "EOS ids" : "position ids alone";
+    if (b.has_padding()) return fmt::format("{} cannot describe padding rows", what);
+    if (b.cu_seqlens_q != b.cu_seqlens_kv || b.total_q != b.total_kv) {
+      return fmt::format("{} describe self-attention only (q and kv laid out alike)", what);
+    }
+  }
   if (c.refuses) return c.refuses(b);
   return std::nullopt;
+}
+
+const char* to_string(Packing p) {
+  switch (p) {
+    case Packing::Thd: return "thd";
+    case Packing::Bshd: return "bshd";
+    case Packing::PositionIds: return "position_ids";
+    case Packing::Eos: return "eos";
+  }
+  return "?";
+}
+
+Packing parse_packing(const std::string& name) {
+  for (Packing p : {Packing::Thd, Packing::Bshd, Packing::PositionIds, Packing::Eos}) {
+    if (name == to_string(p)) return p;
+  }
+  throw Error(ErrorKind::Usage, "packing", -1,
+              fmt::format("unknown packing '{}'; use thd, bshd, position_ids or eos", name));
 }
 
 Results<float> run_implementation(const Implementation& impl, const Case& c, bool grads) {
@@ -50,6 +75,7 @@ Results<float> run_implementation(const Implementation& impl, const Case& c, boo
     r.dv.assign(b.v_elems(), poison);
   }
   impl.run(c, grads, r);
+  if (!impl.caps.lse) r.lse.clear();  // declared: no LSE, none judged
   return r;
 }
 
@@ -91,7 +117,9 @@ std::string describe(const Capabilities& c) {
   flag(c.non_causal, "non-causal");
   flag(c.needs_position_ids, "needs-ids");
   flag(c.deterministic, "deterministic");
+  flag(!c.lse, "no-lse");
   s += fmt::format(" d<={}", c.max_head_dim);
+  if (c.packing != Packing::Thd) s += fmt::format(" packing={}", to_string(c.packing));
   return s;
 }
 
@@ -185,9 +213,15 @@ std::vector<std::string> unregistered() {
   return out;
 }
 
-const Registry& builtin_registry() {
-  static const Registry reg = make_builtin();
+namespace {
+Registry& mutable_registry() {
+  static Registry reg = make_builtin();
   return reg;
 }
+}  // namespace
+
+const Registry& builtin_registry() { return mutable_registry(); }
+
+void register_implementation(Implementation impl) { mutable_registry().add(std::move(impl)); }
 
 }  // namespace attncheck

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +13,20 @@
 #include "harness/batch.hpp"
 
 namespace attncheck {
+
+// The packing description an implementation is handed (DESIGN.md "Packing
+// descriptions"). Native implementations take THD + cu_seqlens; the Python
+// bridge (python/) converts each case to the description its implementation
+// declares.
+enum class Packing {
+  Thd,          // [T, H, D] buffers + cu_seqlens (+ padded offsets, seqused)
+  Bshd,         // [B, S, H, D] padded per sequence + boolean masks of real positions
+  PositionIds,  // one packed row [T, H, D] described by position ids only
+  Eos,          // one packed row described by token ids in which an EOS id ends each document
+};
+const char* to_string(Packing p);
+// Throws Error(Usage) naming the accepted spellings (thd, bshd, position_ids, eos).
+Packing parse_packing(const std::string& name);
 
 struct Capabilities {
   std::vector<DType> dtypes{DType::Float32, DType::BFloat16, DType::Float16};
@@ -25,6 +40,9 @@ struct Capabilities {
   bool needs_position_ids = false; // reads position ids instead of cu_seqlens
   bool deterministic = true;       // bitwise reproducible run to run
   int max_head_dim = 256;          // max of D and Dv
+  bool lse = true;                 // returns the log-sum-exp (false: LSE is not judged)
+  Packing packing = Packing::Thd;  // the description it is handed; position_ids and eos
+                                   // imply self-attention without padding
   bool non_causal = true;          // masks without causal (none, two-sided windows, chunks)
   // Sequence parallelism: the number of ranks (0: single device), and the
   // single-device implementation it must agree with (P8).
@@ -43,12 +61,23 @@ struct Capabilities {
 // grads: also compute dq, dk, dv (buffers present only then).
 using RunFn = std::function<void(const Case& c, bool grads, Results<float>& out)>;
 
+// Where an implementation's time goes, for implementations behind a bridge
+// (python/): run_s is the whole run call, inner_s the part spent inside the
+// implementation's own code; the difference is the bridge (marshalling,
+// calls). Read by `attncheck bench`.
+struct CallStats {
+  long calls = 0;
+  double run_s = 0.0;
+  double inner_s = 0.0;
+};
+
 struct Implementation {
   std::string name;
   std::string device;  // "cpu", "simt", "cuda", "threads", ...
   std::string description;
   Capabilities caps;
   RunFn run;
+  std::shared_ptr<CallStats> stats;  // null for native implementations
 };
 
 // Why `impl` cannot run `b` (nullopt when it can).
@@ -68,8 +97,12 @@ class Registry {
   std::vector<Implementation> impls_;
 };
 
-// The implementations built into this binary.
+// The implementations built into this binary, and those registered at run
+// time (the Python bridge's) after them.
 const Registry& builtin_registry();
+// Adds an implementation to builtin_registry() (throws Error(Usage) on a
+// duplicate name). Not thread-safe: register before a campaign starts.
+void register_implementation(Implementation impl);
 // Implementations this binary knows but did not register, with the reason
 // (e.g. "flash-cuda (device cuda): no CUDA device").
 std::vector<std::string> unregistered();

@@ -77,7 +77,7 @@ io::ErrorStrip error_strip(const Case& shrunk, const Implementation& impl) {
   }
   const Results<double> ref = reference::oracle(b, shrunk.inputs, grads).value;
   for (const auto& [name, n, want] :
-       {std::tuple{"out", got.out.size(), ref.out.size()}, std::tuple{"lse", got.lse.size(), ref.lse.size()},
+       {std::tuple{"out", got.out.size(), ref.out.size()}, std::tuple{"lse", got.lse.size(), impl.caps.lse ? ref.lse.size() : 0},
         std::tuple{"dq", got.dq.size(), grads ? ref.dq.size() : 0},
         std::tuple{"dk", got.dk.size(), grads ? ref.dk.size() : 0},
         std::tuple{"dv", got.dv.size(), grads ? ref.dv.size() : 0}}) {
@@ -144,7 +144,14 @@ std::string save_counterexample(const std::string& dir, const Row& row, const Ca
     if (!v.message.empty()) rg.notes["plain_run_message"] = v.message;
     rg.notes["failed_property"] = row.code;
     rg.notes["message"] = row.failure;
-    f.results[row.impl] = std::move(rg);
+    if (rg.results.lse.empty()) {
+      // FORMAT.md's /results groups carry an LSE: an implementation that
+      // declares none leaves its outputs out of the file, saying so.
+      f.extra["implementation_error"] =
+          "the implementation declares no LSE; its outputs are not stored (rerun it with replay)";
+    } else {
+      f.results[row.impl] = std::move(rg);
+    }
   } catch (const std::exception& e) {
     // The implementation could not produce outputs: record why, keep the case.
     f.extra["implementation_error"] = e.what();

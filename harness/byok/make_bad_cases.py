@@ -71,7 +71,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True  # no __pycache__ beside the committed scripts
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "..", "python", "attncheck", "examples"))
 from numpy_attention import attention  # noqa: E402  (float64 /expected values)
 
 DEFAULT_OUT = os.path.normpath(os.path.join(HERE, "..", "tests", "bad_cases"))

@@ -28,7 +28,8 @@ import h5py
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-EXAMPLE = os.path.join(HERE, "numpy_attention.py")
+# The example lives in the Python package (it is also the bridge's live numpy reference).
+EXAMPLE = os.path.join(HERE, "..", "..", "python", "attncheck", "examples", "numpy_attention.py")
 failures = []
 checked = {"out/lse rows": 0, "gradient elements": 0}
 

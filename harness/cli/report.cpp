@@ -4,6 +4,8 @@
 // python3-matplotlib). Prints the path of DIR/index.html as its last line.
 // Exit codes: 0 written, 2 unusable results file, missing Python or modules.
 #include <fmt/format.h>
+
+#include <cstdlib>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,6 +70,8 @@ Action add_report(CLI::App& app) {
     std::string script = ATTNCHECK_REPORT_SCRIPT;
   };
   auto o = std::make_shared<Opts>();
+  // An installed Python package ships its own copy of report.py (python/).
+  if (const char* s = std::getenv("ATTNCHECK_REPORT_SCRIPT"); s && *s) o->script = s;
   app.add_option("results", o->results, "results file (.h5) written by fuzz, golden check or loss")
       ->required();
   app.add_option("-o,--output", o->dir,

@@ -15,6 +15,10 @@ inline constexpr int k_exit_interrupted = 130;  // SIGINT/SIGTERM stopped a fuzz
 
 using Action = std::function<int()>;
 
+// Parses argv (argv[0] is the program name) and runs the verb: the whole CLI.
+// Errors are printed on stderr and turned into the exit codes above.
+int run_cli(int argc, char** argv);
+
 Action add_list(CLI::App& app);
 Action add_fuzz(CLI::App& app);
 Action add_bench(CLI::App& app);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Bring your own kernel, end to end: export generated cases, compute them with
-# the numpy example (harness/byok/numpy_attention.py), and judge its
+# the numpy example (python/attncheck/examples/numpy_attention.py), and judge its
 # /results/numpy-example with `attncheck check` (exit 0). Then damage one real
 # output element and one /expected element: `check` and `replay` must fail
 # (exit 1), naming the tensor.
@@ -12,7 +12,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 "$attncheck" export --cases 8 --seed 11 --max-tokens 96 --max-head-dim 64 -o "$work/cases" >/dev/null
-"$python" "$src/harness/byok/numpy_attention.py" "$work/cases"
+"$python" "$src/python/attncheck/examples/numpy_attention.py" "$work/cases"
 "$attncheck" check "$work/cases" --results numpy-example
 
 # A wrong value in one real row must be caught.
