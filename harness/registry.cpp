@@ -144,7 +144,8 @@ Registry make_builtin() {
            .device = "cpu",
            .description = "the reference's Eigen algorithm in float32 (fwd+bwd)",
            .caps = Capabilities{},
-           .run = run_reference_f32});
+           .run = run_reference_f32,
+           .stats = {}});
   Capabilities flash_caps;
   flash_caps.max_head_dim = flash::k_max_head_dim;
   Capabilities flash_simt_caps = flash_caps;
@@ -153,7 +154,8 @@ Registry make_builtin() {
            .device = "simt",
            .description = "kernels/flash (FlashAttention-2, fwd+bwd) run on the CPU by kernels/simt",
            .caps = flash_simt_caps,
-           .run = simt_backend::run_flash});
+           .run = simt_backend::run_flash,
+           .stats = {}});
   // Sequence-parallel variants on the threads backend, each over both local
   // attentions, so a failure says whether the distribution or the kernel is wrong.
   for (dist::Variant v : {dist::Variant::Ring, dist::Variant::Ulysses, dist::Variant::AllGather}) {
@@ -181,7 +183,8 @@ Registry make_builtin() {
                  .caps = caps,
                  .run = [v, cp, local](const Case& c, bool grads, Results<float>& out) {
                    dist::run_variant(v, cp, local, c, grads, out);
-                 }});
+                 },
+                 .stats = {}});
       }
     }
   }
@@ -192,7 +195,8 @@ Registry make_builtin() {
              .device = "cuda",
              .description = "kernels/flash (FlashAttention-2, fwd+bwd) on the GPU",
              .caps = flash_caps,
-             .run = cuda_backend::run_flash});
+             .run = cuda_backend::run_flash,
+             .stats = {}});
   }
 #endif
   return reg;

@@ -276,13 +276,15 @@ CampaignResult run_campaign(const Registry& registry, const CampaignOptions& o,
 }
 
 void print_summary(const CampaignResult& r, std::ostream& os) {
-  os << fmt::format("{:<18} {:<6} {:<5} {:<13} {:>6} {:>6} {:>6} {:>7} {:>11} {:>8}\n",
-                    "implementation", "device", "prop", "name", "cases", "passed", "failed",
+  std::size_t w = 18;  // the implementation column fits the longest name (py:MODULE:ATTR)
+  for (const auto& row : r.rows) w = std::max(w, row.impl.size());
+  os << fmt::format("{:<{}} {:<6} {:<5} {:<13} {:>6} {:>6} {:>6} {:>7} {:>11} {:>8}\n",
+                    "implementation", w, "device", "prop", "name", "cases", "passed", "failed",
                     "skipped", "worst ratio", "time s");
-  os << std::string(95, '-') << "\n";
+  os << std::string(77 + w, '-') << "\n";
   for (const auto& row : r.rows) {
-    os << fmt::format("{:<18} {:<6} {:<5} {:<13} {:>6} {:>6} {:>6} {:>7} {:>11.3g} {:>8.2f}{}\n",
-                      row.impl, row.device, row.code, row.name, row.cases, row.passed, row.failed,
+    os << fmt::format("{:<{}} {:<6} {:<5} {:<13} {:>6} {:>6} {:>6} {:>7} {:>11.3g} {:>8.2f}{}\n",
+                      row.impl, w, row.device, row.code, row.name, row.cases, row.passed, row.failed,
                       row.skipped, row.worst_ratio, row.seconds, row.cut_by_time ? " (time)" : "");
   }
   bool any_skip = false;

@@ -224,7 +224,6 @@ py::dict fields(const Case& c, Packing packing, bool tensors, py::handle base, p
         auto q = to_bshd(in.q, b, true, sq, int(hq * d));
         auto k = to_bshd(in.k, b, false, sk, int(hkv * d));
         auto v = to_bshd(in.v, b, false, sk, int(hkv * dv));
-        py::capsule none = borrowed_base();
         // Converted copies: keep them alive through owning arrays.
         auto keep = [&](std::vector<float>&& x, std::vector<py::ssize_t> shape) {
           auto* heap = new std::vector<float>(std::move(x));
@@ -409,14 +408,14 @@ py::list generate(int count, std::uint64_t seed, int max_tokens, int max_head_di
     o.dtypes.clear();
     for (const auto& d : dtypes) o.dtypes.push_back(parse_dtype(d));
   }
-  const Packing p = parse_packing(packing);
+  const Packing pk = parse_packing(packing);
   py::object bridge = py::module_::import("attncheck._bridge");
   py::list out;
   for (int i = 0; i < count; ++i) {
     auto* c = new Case(gen::build_case(gen::case_spec(o)(rc::Random(seed + std::uint64_t(i)), i % 101).value()));
     py::capsule owner(c, [](void* p) { delete static_cast<Case*>(p); });
-    py::dict f = fields(*c, p, true, owner, bridge);
-    f["dout"] = dout_array(*c, p, owner, bridge);
+    py::dict f = fields(*c, pk, true, owner, bridge);
+    f["dout"] = dout_array(*c, pk, owner, bridge);
     f["description"] = c->batch.describe();
     out.append(f);
   }

@@ -65,7 +65,25 @@ Action add_bench(CLI::App& app) {
   auto reps = std::make_shared<int>(3);
   app.add_flag("--skip-campaign", *skip_campaign, "do not time the default fuzz campaign");
   app.add_option("--reps", *reps, "repetitions per timing (best is kept)")->check(CLI::Range(1, 100));
-  return [skip_campaign, reps] {
+  auto impls = std::make_shared<std::vector<std::string>>();
+  app.add_option("--impl", *impls,
+                 "implementations to time on the CI cases (comma-separated; default all); "
+                 "py:MODULE:ATTR times a Python implementation through the bridge");
+  return [skip_campaign, reps, impls] {
+    std::vector<const Implementation*> timed;
+    for (const auto& item : *impls) {
+      std::size_t start = 0;
+      while (start <= item.size()) {
+        const std::size_t comma = item.find(',', start);
+        const std::string name = item.substr(start, comma == std::string::npos ? comma : comma - start);
+        if (!name.empty()) timed.push_back(&builtin_registry().find(name));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+    }
+    if (timed.empty()) {
+      for (const auto& impl : builtin_registry().all()) timed.push_back(&impl);
+    }
     std::cout << "attncheck bench (single thread; best of " << *reps << ")\n\n";
     std::cout << fmt::format("{:<52} {:>12} {:>10}\n", "measurement", "value", "unit");
     std::cout << std::string(76, '-') << "\n";
@@ -101,8 +119,10 @@ Action add_bench(CLI::App& app) {
       for (int i = 0; i < 100; ++i) {
         cases.push_back(gen::build_case(gen::case_spec(ci)(rc::Random(100 + i), i % 101).value()));
       }
-      for (const auto& impl : builtin_registry().all()) {
+      for (const Implementation* ip : timed) {
+        const Implementation& impl = *ip;
         int ran = 0;
+        const CallStats before = impl.stats ? *impl.stats : CallStats{};
         const auto t0 = Clock::now();
         for (const Case& one : cases) {
           if (skip_reason(impl, one.batch)) continue;
@@ -114,6 +134,16 @@ Action add_bench(CLI::App& app) {
                                  fmt::format("{} ({}) fwd+bwd, CI cases (T<=256, D<=64)",
                                              impl.name, impl.device),
                                  ran / secs, "cases/s");
+        if (impl.stats && ran > 0) {
+          // Case time: the whole run_implementation call (poisoned buffers,
+          // the bridge, the implementation); inside: its own code only.
+          const double inner = impl.stats->inner_s - before.inner_s;
+          std::cout << fmt::format("{:<52} {:>12.1f} {:>10}\n",
+                                   "  bridge share of case time (target <= 20)",
+                                   100.0 * (secs - inner) / secs, "%");
+          std::cout << fmt::format("{:<52} {:>12.1f} {:>10}\n", "  bridge time per case",
+                                   1e6 * (secs - inner) / ran, "us");
+        }
       }
     }
     if (!*skip_campaign) {

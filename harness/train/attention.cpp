@@ -65,7 +65,8 @@ const Implementation& reference_implementation() {
       .device = "cpu",
       .description = "reference::attention<double> (the float64 oracle), outputs rounded to float32",
       .caps = Capabilities{},
-      .run = run_reference_f64};
+      .run = run_reference_f64,
+      .stats = {}};
   return impl;
 }
 

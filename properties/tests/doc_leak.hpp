@@ -45,7 +45,8 @@ inline Registry doc_leak_registry() {
   Capabilities caps;
   caps.lq_ne_lk = false;
   reg.add({.name = "doc-leak", .device = "cpu", .description = "mutant", .caps = caps,
-           .run = run_doc_leak});
+           .run = run_doc_leak,
+           .stats = {}});
   return reg;
 }
 

@@ -639,7 +639,8 @@ TEST(CheckAllWritten, AnImplementationThatWritesNothingFails) {
   const Built bt = padded3();
   const Implementation idle{.name = "idle", .device = "cpu", .description = "writes nothing",
                             .caps = Capabilities{},
-                            .run = [](const Case&, bool, Results<float>&) {}};
+                            .run = [](const Case&, bool, Results<float>&) {},
+                            .stats = {}};
   const ExactCheck c = check_all_written(run_implementation(idle, bt.c, true));
   EXPECT_FALSE(c.pass);
   EXPECT_EQ(c.index, 0);
@@ -724,7 +725,8 @@ Results<float> ref32(const Case& c, bool grads) {
 Implementation fake(std::string name, RunFn run, Capabilities caps = {}) {
   return Implementation{.name = std::move(name), .device = "cpu",
                         .description = "test double", .caps = std::move(caps),
-                        .run = std::move(run)};
+                        .run = std::move(run),
+                        .stats = {}};
 }
 
 // The correct implementation: the reference in float32.

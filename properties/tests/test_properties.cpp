@@ -211,7 +211,8 @@ void run_jittery(const Case& c, bool grads, Results<float>& out) {
 TEST(Campaign, BitwiseFailuresOfANondeterministicImplementationSaySo) {
   Registry reg = test::doc_leak_registry();
   reg.add({.name = "jittery", .device = "cpu", .description = "mutant", .caps = Capabilities{},
-           .run = run_jittery});
+           .run = run_jittery,
+           .stats = {}});
   props::CampaignOptions o;
   o.cases = 100;
   o.seed = 3;

@@ -39,7 +39,8 @@ inline const Implementation& doc_leak_implementation() {
                                    .device = "cpu",
                                    .description = "mutant: the whole pack as one sequence",
                                    .caps = Capabilities{},
-                                   .run = run_doc_leak};
+                                   .run = run_doc_leak,
+                                   .stats = {}};
   return impl;
 }
 
