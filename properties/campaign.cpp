@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <rapidcheck.h>
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <limits>
@@ -118,6 +119,47 @@ class Listener : public rc::detail::TestListener {
   LastCase minimal_;
 };
 
+// The generator's options for `impl`: the campaign's, narrowed to the
+// implementation's declared capabilities, so that its cases are ones it can
+// run (a restriction that would leave nothing to generate is not applied, and
+// those cases are skipped with the reason instead). An implementation with
+// every capability gets the campaign's options unchanged.
+gen::GenOptions options_for(const Implementation& impl, const gen::GenOptions& base) {
+  const Capabilities& c = impl.caps;
+  gen::GenOptions o = base;
+  std::vector<DType> dtypes;
+  for (DType d : base.dtypes) {
+    if (std::find(c.dtypes.begin(), c.dtypes.end(), d) != c.dtypes.end()) dtypes.push_back(d);
+  }
+  if (!dtypes.empty()) o.dtypes = dtypes;
+  using gen::MaskKind;
+  const std::vector<MaskKind> all = {MaskKind::None,         MaskKind::Causal,
+                                     MaskKind::Window,       MaskKind::CausalWindow,
+                                     MaskKind::Chunked,      MaskKind::CausalChunked};
+  auto allowed = [&](MaskKind m) {
+    const bool causal = m == MaskKind::Causal || m == MaskKind::CausalWindow ||
+                        m == MaskKind::CausalChunked;
+    if (causal ? !c.causal : !c.non_causal) return false;
+    if ((m == MaskKind::Window || m == MaskKind::CausalWindow) && !c.windows) return false;
+    if ((m == MaskKind::Chunked || m == MaskKind::CausalChunked) && !c.chunked) return false;
+    return true;
+  };
+  std::vector<MaskKind> masks;
+  for (MaskKind m : base.masks.empty() ? all : base.masks) {
+    if (allowed(m)) masks.push_back(m);
+  }
+  if (!masks.empty() && masks.size() < (base.masks.empty() ? all.size() : base.masks.size())) {
+    o.masks = masks;
+  }
+  const bool one_row = c.packing == Packing::PositionIds || c.packing == Packing::Eos;
+  o.self_attention = base.self_attention || !c.lq_ne_lk || one_row;
+  o.mha_only = base.mha_only || !c.gqa;
+  o.no_padding = base.no_padding || !c.padding || one_row;
+  o.ids_always = base.ids_always || c.needs_position_ids;
+  o.max_head_dim = std::max(8, std::min(base.max_head_dim, c.max_head_dim));
+  return o;
+}
+
 std::string replay_command(const Row& row, const CampaignOptions& o, const std::string& repro) {
   std::string dt;
   for (DType d : o.gen.dtypes) dt += (dt.empty() ? "" : ",") + std::string(to_string(d));
@@ -190,6 +232,7 @@ CampaignResult run_campaign(const Registry& registry, const CampaignOptions& o,
       const std::string id = impl->name + "/" + prop->code;
       LastCase last;
       bool failed_once = false;
+      const gen::GenOptions impl_gen = options_for(*impl, o.gen);
       const auto t0 = Clock::now();
       auto body = [&] {
         last.ran = false;
@@ -202,7 +245,7 @@ CampaignResult run_campaign(const Registry& registry, const CampaignOptions& o,
           result.interrupted = true;
           return;
         }
-        const gen::CaseSpec spec = *gen::case_spec(o.gen).as("case");
+        const gen::CaseSpec spec = *gen::case_spec(impl_gen).as("case");
         const Case c = gen::build_case(spec);
         const auto t_case = Clock::now();
         last.outcome = evaluate(prop->id, *impl, c);

@@ -44,7 +44,8 @@ rc::Gen<Shape> shape(const GenOptions& opts) {
   return rc::gen::build<Shape>(
       rc::gen::set(&Shape::dtype, rc::gen::elementOf(opts.dtypes)),
       rc::gen::set(&Shape::heads_kv, rc::gen::element(1, 2, 3, 4, 8)),
-      rc::gen::set(&Shape::group, rc::gen::element(1, 2, 3, 4, 8)),
+      rc::gen::set(&Shape::group,
+                   opts.mha_only ? rc::gen::just(1) : rc::gen::element(1, 2, 3, 4, 8)),
       rc::gen::set(&Shape::head_dim, rc::gen::elementOf(dims)),
       rc::gen::set(&Shape::head_dim_v,
                    rc::gen::weightedOneOf<int>({{3, rc::gen::just(0)},  // 0: Dv = D
@@ -59,8 +60,10 @@ rc::Gen<Shape> shape(const GenOptions& opts) {
                    rc::gen::element(ValueDist::Gaussian, ValueDist::HeavyTail, ValueDist::Outliers,
                                     ValueDist::LargeLogits, ValueDist::Ties,
                                     ValueDist::ActivationLike)),
-      rc::gen::set(&Shape::ids_present, rc::gen::element(true, false)),
-      rc::gen::set(&Shape::padded, rc::gen::element(false, true)),
+      rc::gen::set(&Shape::ids_present,
+                   opts.ids_always ? rc::gen::just(true) : rc::gen::element(true, false)),
+      rc::gen::set(&Shape::padded,
+                   opts.no_padding ? rc::gen::just(false) : rc::gen::element(false, true)),
       rc::gen::set(&Shape::cross,
                    opts.self_attention ? rc::gen::just(false)
                                        : rc::gen::weightedElement<bool>({{3, false}, {1, true}})),
@@ -130,7 +133,9 @@ rc::Gen<CaseSpec> case_spec_unshrunk(const GenOptions& opts) {
   return rc::gen::mapcat(shape(opts), [opts](Shape s) {
     return rc::gen::withSize([opts, s](int size) {
       const int max_len = max_doc_len(s, opts, size);
-      const int tail_max = std::max(0, std::min(8, opts.max_tokens - s.num_docs * (max_len + 5)));
+      const int tail_max = opts.no_padding
+                               ? 0
+                               : std::max(0, std::min(8, opts.max_tokens - s.num_docs * (max_len + 5)));
       auto tail = rc::gen::weightedOneOf<int>(
           {{3, rc::gen::just(0)}, {1, rc::gen::inRange(0, tail_max + 1)}});
       return rc::gen::build<CaseSpec>(

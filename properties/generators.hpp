@@ -29,6 +29,9 @@ struct GenOptions {
   bool self_attention = false;
   // Mask kinds to generate; empty: all.
   std::vector<MaskKind> masks;
+  bool mha_only = false;    // Hq == Hkv (group 1) only
+  bool no_padding = false;  // no padding rows between or after documents
+  bool ids_always = false;  // every case carries position ids
 };
 
 

@@ -5,6 +5,7 @@
 //   attncheck golden check|update [DIR]         the committed regression set
 // Exit codes: 0 pass, 1 a check failed, 2 unusable input.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <chrono>
@@ -260,11 +261,23 @@ Action add_check(CLI::App& app) {
   struct Opts {
     std::string path;
     std::string results;
+    std::vector<std::string> impls;
   };
   auto o = std::make_shared<Opts>();
   app.add_option("path", o->path, "case file or directory of case files")->required();
-  app.add_option("--results", o->results, "name of the /results/<NAME> group to judge")->required();
+  auto* results_opt =
+      app.add_option("--results", o->results, "name of the /results/<NAME> group to judge");
+  auto* impl_opt = app.add_option(
+      "--impl", o->impls,
+      "instead of --results: run these implementations (comma-separated; py:MODULE:ATTR for a "
+      "Python one) on every case and judge them against /expected");
+  results_opt->excludes(impl_opt);
   return [o] {
+    const auto impls = split_commas(o->impls);
+    if (o->results.empty() && impls.empty()) {
+      throw Error(ErrorKind::Usage, "check", -1,
+                  "give --results NAME (outputs your code wrote) or --impl NAME (run it now)");
+    }
     const auto files = io::list_cases(o->path);
     std::vector<CheckRow> rows;
     int pass = 0, fail = 0;
@@ -275,6 +288,23 @@ Action add_check(CLI::App& app) {
         throw Error(ErrorKind::Io, path, -1,
                     "has no /expected group; export cases without --no-expected, or write the "
                     "reference with `attncheck replay`");
+      }
+      if (!impls.empty()) {
+        for (const auto& name : impls) {
+          const Implementation& impl = builtin_registry().find(name);
+          const std::string who = subject + " " + impl.name;
+          if (auto why = skip_reason(impl, f.c.batch)) {
+            rows.push_back({who, "all", "skip", 0.0, *why});
+            continue;
+          }
+          const VerifyContext ctx =
+              make_verify_context(f.c, impl.caps.backward && f.expected->has_grads());
+          const auto judged = judge_implementation(impl, f.c, ctx, *f.expected, who);
+          const bool ok = exit_code(judged) == k_exit_ok;
+          (ok ? pass : fail) += 1;
+          rows.insert(rows.end(), judged.begin(), judged.end());
+        }
+        continue;
       }
       const auto it = f.results.find(o->results);
       if (it == f.results.end()) {
@@ -291,8 +321,9 @@ Action add_check(CLI::App& app) {
                       v.worst_ratio, v.message.empty() ? f.c.batch.describe() : v.message});
     }
     print_rows(rows, "case", std::cout);
-    std::cout << fmt::format("\nattncheck check: /results/{}: {} cases, {} passed, {} failed\n",
-                             o->results, rows.size(), pass, fail);
+    std::cout << fmt::format("\nattncheck check: {}: {} {}, {} passed, {} failed\n",
+                             impls.empty() ? "/results/" + o->results : "--impl " + fmt::format("{}", fmt::join(impls, ",")),
+                             pass + fail, impls.empty() ? "cases" : "runs", pass, fail);
     return fail == 0 ? k_exit_ok : k_exit_failed;
   };
 }

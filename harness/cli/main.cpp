@@ -54,6 +54,11 @@ int run_in_python(int argc, char** argv) {
 #if defined(ATTNCHECK_PYTHON_PACKAGE_DIR)
   // The build tree's package first, so this build's bridge is the one imported.
   std::string path = ATTNCHECK_PYTHON_PACKAGE_DIR;
+  if (!std::filesystem::exists(std::filesystem::path(path) / "attncheck" / "__init__.py")) {
+    std::cerr << "attncheck: error: --impl py:...: the Python module is not built in " << path
+              << "; build it with `cmake --build --preset default` (target _core)\n";
+    return attncheck::cli::k_exit_usage;
+  }
   if (const char* old = std::getenv("PYTHONPATH"); old && *old) path += std::string(":") + old;
   setenv("PYTHONPATH", path.c_str(), 1);
   const std::string python = python_interpreter();

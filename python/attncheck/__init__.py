@@ -196,7 +196,7 @@ def _packaged_report_script():
         os.environ["ATTNCHECK_REPORT_SCRIPT"] = here
 
 
-def main(argv=None):
+def main(argv=None):  # also the `attncheck` console script of `pip install .`
     """The attncheck CLI (every verb), with py:MODULE:ATTR implementations
     registered: `python -m attncheck fuzz MODULE:ATTR [options]`. Returns the
     exit code (0 passed, 1 a property failed, 2 bad usage or input)."""
