@@ -449,6 +449,9 @@ PYBIND11_MODULE(_core, m) {
         py::arg("description"), "Register an attncheck.Implementation under `name`.");
   m.def("generate", &generate, py::arg("count"), py::arg("seed"), py::arg("max_tokens"),
         py::arg("max_head_dim"), py::arg("dtypes"), py::arg("self_attention"), py::arg("packing"));
+  // pybind11 before 2.12 reads numpy 1.x's array descriptors: with numpy 2 it
+  // crashes, so attncheck/__init__.py refuses that pairing with a message.
+  m.attr("pybind11_version") = py::make_tuple(PYBIND11_VERSION_MAJOR, PYBIND11_VERSION_MINOR);
   m.def("registered", [] {
     std::vector<std::string> names;
     for (const auto& i : attncheck::builtin_registry().all()) names.push_back(i.name);

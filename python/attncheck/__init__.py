@@ -141,7 +141,16 @@ def resolve(spec):
 
 def _native():
     import importlib as _il
-    return _il.import_module("attncheck._core")  # the extension module (bridge.cpp)
+    import numpy as _np
+    core = _il.import_module("attncheck._core")  # the extension module (bridge.cpp)
+    if int(_np.__version__.split(".")[0]) >= 2 and tuple(core.pybind11_version) < (2, 12):
+        raise UsageError(
+            "attncheck._core in %s was built with pybind11 %d.%d, which does not support numpy "
+            "%s; use it with numpy < 2 (Debian's python3-numpy), or `pip install .` into this "
+            "environment (it builds with a newer pybind11)"
+            % (os.path.dirname(core.__file__), core.pybind11_version[0],
+               core.pybind11_version[1], _np.__version__))
+    return core
 
 
 _registered = {}
@@ -202,6 +211,7 @@ def main(argv=None):  # also the `attncheck` console script of `pip install .`
     exit code (0 passed, 1 a property failed, 2 bad usage or input)."""
     args = _positional_impls(list(sys.argv[1:] if argv is None else argv))
     try:
+        core = _native()
         for spec in _impl_values(args):
             if spec.startswith("py:"):
                 _register(spec, resolve(spec))
@@ -211,7 +221,7 @@ def main(argv=None):  # also the `attncheck` console script of `pip install .`
     _packaged_report_script()
     sys.stdout.flush()
     sys.stderr.flush()
-    return _native().main(["attncheck"] + args)
+    return core.main(["attncheck"] + args)
 
 
 def _spec_of(impl):

@@ -123,6 +123,15 @@ class Campaigns(unittest.TestCase):
         code, text = self.fuzz("impls:no_lse", "--property", "P1,P3,P6", "--cases", "10")
         self.assertEqual(code, 0, text)
 
+    def test_check_runs_the_python_implementation_on_case_files(self):
+        cases = os.path.join(self.tmp, "cases")
+        code, text = run(["export", "--cases", "6", "--seed", "4", "--max-tokens", "64",
+                          "-o", cases])
+        self.assertEqual(code, 0, text)
+        code, text = run(["check", cases, "--impl", "py:attncheck.examples.numpy_live:attention"])
+        self.assertEqual(code, 0, text)
+        self.assertRegex(text, r"6 runs, 6 passed, 0 failed")
+
     def test_usage_errors(self):
         code, text = run(["fuzz", "no_such_module_here:attention"])
         self.assertEqual(code, 2, text)
