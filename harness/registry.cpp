@@ -26,6 +26,7 @@ std::optional<std::string> skip_reason(const Implementation& impl, const Batch& 
   if (std::max(b.head_dim, b.head_dim_v) > c.max_head_dim) {
     return fmt::format("head dim {} > max {}", std::max(b.head_dim, b.head_dim_v), c.max_head_dim);
   }
+  if (!c.dv_ne_d && b.head_dim_v != b.head_dim) return std::string("no Dv != D");
   if (!c.lq_ne_lk) {
     for (int i = 0; i < b.num_seqs(); ++i) {
       if (b.q_len(i) != b.kv_len(i)) return std::string("no Lq != Lk");
@@ -109,6 +110,7 @@ std::string describe(const Capabilities& c) {
   };
   flag(c.gqa, "gqa");
   flag(c.lq_ne_lk, "lq!=lk");
+  flag(!c.dv_ne_d, "dv=d");
   flag(c.causal, "causal");
   flag(c.windows, "window");
   flag(c.chunked, "chunk");
@@ -117,6 +119,7 @@ std::string describe(const Capabilities& c) {
   flag(c.non_causal, "non-causal");
   flag(c.needs_position_ids, "needs-ids");
   flag(c.deterministic, "deterministic");
+  flag(!c.batch_invariant, "not-batch-invariant");
   flag(!c.lse, "no-lse");
   s += fmt::format(" d<={}", c.max_head_dim);
   if (c.packing != Packing::Thd) s += fmt::format(" packing={}", to_string(c.packing));

@@ -39,7 +39,12 @@ struct Capabilities {
   bool backward = true;            // dQ, dK, dV
   bool needs_position_ids = false; // reads position ids instead of cu_seqlens
   bool deterministic = true;       // bitwise reproducible run to run
+  // Bit-identical results for a document wherever it sits in the batch and
+  // whatever the other documents hold, and GQA bit-identical to MHA with
+  // repeated kv heads (false: P4, P5, P13, P14 compare within the bound).
+  bool batch_invariant = true;
   int max_head_dim = 256;          // max of D and Dv
+  bool dv_ne_d = true;             // value head dim Dv != D
   bool lse = true;                 // returns the log-sum-exp (false: LSE is not judged)
   Packing packing = Packing::Thd;  // the description it is handed; position_ids and eos
                                    // imply self-attention without padding

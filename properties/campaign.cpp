@@ -156,6 +156,7 @@ gen::GenOptions options_for(const Implementation& impl, const gen::GenOptions& b
   o.mha_only = base.mha_only || !c.gqa;
   o.no_padding = base.no_padding || !c.padding || one_row;
   o.ids_always = base.ids_always || c.needs_position_ids;
+  o.same_head_dim = base.same_head_dim || !c.dv_ne_d;
   o.max_head_dim = std::max(8, std::min(base.max_head_dim, c.max_head_dim));
   return o;
 }

@@ -48,8 +48,10 @@ rc::Gen<Shape> shape(const GenOptions& opts) {
                    opts.mha_only ? rc::gen::just(1) : rc::gen::element(1, 2, 3, 4, 8)),
       rc::gen::set(&Shape::head_dim, rc::gen::elementOf(dims)),
       rc::gen::set(&Shape::head_dim_v,
-                   rc::gen::weightedOneOf<int>({{3, rc::gen::just(0)},  // 0: Dv = D
-                                                {1, rc::gen::elementOf(dims)}})),
+                   opts.same_head_dim
+                       ? rc::gen::just(0)
+                       : rc::gen::weightedOneOf<int>({{3, rc::gen::just(0)},  // 0: Dv = D
+                                                      {1, rc::gen::elementOf(dims)}})),
       rc::gen::set(&Shape::mask,
                    opts.masks.empty()
                        ? rc::gen::element(MaskKind::None, MaskKind::Causal, MaskKind::Window,

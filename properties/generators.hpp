@@ -32,6 +32,7 @@ struct GenOptions {
   bool mha_only = false;    // Hq == Hkv (group 1) only
   bool no_padding = false;  // no padding rows between or after documents
   bool ids_always = false;  // every case carries position ids
+  bool same_head_dim = false;  // Dv == D only
 };
 
 

@@ -354,6 +354,7 @@ Capabilities capabilities(py::handle impl) {
   for (auto d : caps.attr("dtypes")) c.dtypes.push_back(parse_dtype(py::str(d).cast<std::string>()));
   c.gqa = caps.attr("gqa").cast<bool>();
   c.lq_ne_lk = caps.attr("lq_ne_lk").cast<bool>();
+  c.dv_ne_d = caps.attr("dv_ne_d").cast<bool>();
   c.causal = caps.attr("causal").cast<bool>();
   c.non_causal = caps.attr("non_causal").cast<bool>();
   c.windows = caps.attr("windows").cast<bool>();
@@ -361,6 +362,7 @@ Capabilities capabilities(py::handle impl) {
   c.padding = caps.attr("padding").cast<bool>();
   c.needs_position_ids = caps.attr("needs_position_ids").cast<bool>();
   c.deterministic = caps.attr("deterministic").cast<bool>();
+  c.batch_invariant = caps.attr("batch_invariant").cast<bool>();
   c.lse = caps.attr("lse").cast<bool>();
   c.max_head_dim = caps.attr("max_head_dim").cast<int>();
   c.packing = parse_packing(caps.attr("packing").cast<std::string>());

@@ -238,6 +238,69 @@ TEST(Campaign, BitwiseFailuresOfANondeterministicImplementationSaySo) {
   EXPECT_EQ(checked, 3);
 }
 
+// Correct to rounding, but every output element on an odd buffer row moved by
+// one ulp: a document's bits depend on where it sits, as they do for a
+// library computing the packed row with dense matmuls.
+void run_row_dependent(const Case& c, bool grads, Results<float>& out) {
+  test::put_results(reference::attention<float>(c.batch, c.inputs, grads), grads, out);
+  auto nudge = [](std::vector<float>& t, int rows) {
+    if (rows == 0 || t.empty()) return;
+    const std::size_t w = t.size() / std::size_t(rows);
+    for (std::size_t e = 0; e < t.size(); ++e) {
+      if ((e / w) % 2 == 1 && t[e] != 0.0f) {
+        t[e] = std::nextafter(t[e], std::numeric_limits<float>::infinity());
+      }
+    }
+  };
+  nudge(out.out, c.batch.total_q);
+  if (grads) {
+    nudge(out.dq, c.batch.total_q);
+    nudge(out.dk, c.batch.total_kv);
+    nudge(out.dv, c.batch.total_kv);
+  }
+}
+
+// batch_invariant = false: P4, P5, P13, P14 judge the transformed run within
+// the bound. The row-dependent implementation fails P13 bitwise and passes it
+// declared; the document leak still fails P5 declared.
+TEST(Campaign, ImplementationsWithoutBatchInvarianceAreJudgedWithinTheBound) {
+  auto campaign = [](bool invariant) {
+    Registry reg;
+    Capabilities caps;
+    caps.batch_invariant = invariant;
+    reg.add({.name = "row-dependent", .device = "cpu", .description = "test", .caps = caps,
+             .run = run_row_dependent, .stats = {}});
+    caps.lq_ne_lk = false;
+    reg.add({.name = "doc-leak", .device = "cpu", .description = "mutant", .caps = caps,
+             .run = test::run_doc_leak, .stats = {}});
+    props::CampaignOptions o;
+    o.cases = 60;
+    o.seed = 5;
+    o.gen.max_tokens = 128;
+    o.properties = {"P4", "P5", "P13", "P14"};
+    std::ostringstream progress;
+    return props::run_campaign(reg, o, progress);
+  };
+  const auto strict = campaign(true);
+  const auto declared = campaign(false);
+  auto row = [](const props::CampaignResult& r, const std::string& impl, const std::string& code) {
+    for (const auto& x : r.rows) {
+      if (x.impl == impl && x.code == code) return x;
+    }
+    ADD_FAILURE() << "no row " << impl << " " << code;
+    return props::Row{};
+  };
+  EXPECT_EQ(row(strict, "row-dependent", "P13").failed, 1) << "the bitwise P13 missed the ulp";
+  for (const char* code : {"P4", "P5", "P13", "P14"}) {
+    const auto x = row(declared, "row-dependent", code);
+    EXPECT_EQ(x.failed, 0) << code << ": " << x.failure;
+    EXPECT_GT(x.passed, 0) << code << " never applied";
+  }
+  const auto leak = row(declared, "doc-leak", "P5");
+  ASSERT_EQ(leak.failed, 1) << "the document leak passed P5 within the bound";
+  EXPECT_NE(leak.failure.find("declares no batch invariance"), std::string::npos) << leak.failure;
+}
+
 TEST(Campaign, UnknownNamesAreUsageErrors) {
   props::CampaignOptions o;
   o.impls = {"no-such-impl"};

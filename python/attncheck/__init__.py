@@ -44,6 +44,7 @@ class Capabilities:
     reason, never failed."""
     dtypes: Tuple[str, ...] = DTYPES
     max_head_dim: int = 256          # max of D and Dv
+    dv_ne_d: bool = True             # value head dim Dv != D
     gqa: bool = True                 # Hq != Hkv
     lq_ne_lk: bool = True            # a document with Lq != Lk
     causal: bool = True
@@ -53,6 +54,10 @@ class Capabilities:
     padding: bool = True             # padding rows between / after documents
     needs_position_ids: bool = False  # only cases that carry position ids
     deterministic: bool = True       # bitwise reproducible (P10 and the exact properties)
+    # A document's results are bit-identical wherever it sits in the batch and
+    # whatever the others hold, and GQA is bit-identical to MHA with repeated kv
+    # heads (False: P4, P5, P13 and P14 compare within the calibrated bound).
+    batch_invariant: bool = True
     lse: bool = True                 # returns the log-sum-exp
     packing: str = "thd"             # thd | bshd | position_ids | eos
     # Anything else it refuses: batch (no tensors) -> reason string or None.

@@ -3,6 +3,7 @@ every property, failures shrunk and replayed, contract violations reported as
 failed cases. Run by ctest (python_bridge) with PYTHONPATH at the build tree's
 package and ATTNCHECK_BIN at the attncheck executable."""
 import os
+import shutil
 import re
 import shlex
 import subprocess
@@ -39,6 +40,7 @@ def rows(text):
 class Campaigns(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="attncheck-bridge-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
 
     def fuzz(self, spec, *extra):
         return run(["fuzz", spec, "--no-progress", "--results", os.path.join(self.tmp, "r.h5"),
@@ -146,6 +148,7 @@ class InProcess(unittest.TestCase):
         import impls
         impls.seen.clear()
         tmp = tempfile.mkdtemp(prefix="attncheck-bridge-")
+        self.addCleanup(shutil.rmtree, tmp, True)
         code = attncheck.fuzz(impls.record_views, property="P1", cases=5, max_tokens=64,
                               results=os.path.join(tmp, "r.h5"), save_dir=tmp)
         self.assertEqual(code, 0)

@@ -1,0 +1,55 @@
+"""jax.nn.dot_product_attention (XLA) on the CPU.
+
+    python -m attncheck fuzz attncheck.adapters.jax_dpa:seq_lengths
+
+The padded [B, S, H, D] layout with query_seq_lengths and
+key_value_seq_lengths, is_causal for causal masks and local_window_size
+(left, right) for sliding windows, as jax documents them; return_residual=True
+gives the LSE; backward through jax.vjp. Declared without chunked attention
+(no such argument) and without Dv != D (it raises ValueError "value shape
+should be [..,D]").
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import attncheck
+
+jax.config.update("jax_platforms", "cpu")
+
+_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+
+
+def _call(batch, q, k, v):
+    window = None
+    if batch.window_left >= 0 or (not batch.causal and batch.window_right >= 0):
+        window = (batch.window_left if batch.window_left >= 0 else batch.q_mask.shape[1]
+                  + batch.kv_mask.shape[1],
+                  batch.window_right if batch.window_right >= 0 else batch.q_mask.shape[1]
+                  + batch.kv_mask.shape[1])
+    return jax.nn.dot_product_attention(
+        q, k, v, scale=batch.softmax_scale, is_causal=bool(batch.causal),
+        query_seq_lengths=jnp.asarray(batch.seqlens_q), key_value_seq_lengths=jnp.asarray(batch.seqlens_kv),
+        local_window_size=window, implementation="xla", return_residual=True)
+
+
+def _inputs(batch, *xs):
+    return [jnp.asarray(attncheck.as_float32(x), dtype=_DTYPES[batch.dtype]) for x in xs]
+
+
+@attncheck.implementation(packing="bshd", chunked=False, dv_ne_d=False, batch_invariant=False, name="jax-dot-product-attention",
+                          description="jax.nn.dot_product_attention (xla) with sequence lengths")
+def seq_lengths(batch):
+    q, k, v = _inputs(batch, batch.q, batch.k, batch.v)
+    out, lse = _call(batch, q, k, v)
+    lse = np.asarray(lse, dtype=np.float32)
+    if lse.shape[1] != batch.num_heads_q:  # [B, T, N] -> [B, N, T]
+        lse = lse.transpose(0, 2, 1)
+    return np.asarray(out, dtype=np.float32), lse
+
+
+@seq_lengths.backward
+def seq_lengths_backward(batch, dout):
+    q, k, v, do = _inputs(batch, batch.q, batch.k, batch.v, dout)
+    _, vjp = jax.vjp(lambda a, b, c: _call(batch, a, b, c)[0], q, k, v)
+    return tuple(np.asarray(g, dtype=np.float32) for g in vjp(do))

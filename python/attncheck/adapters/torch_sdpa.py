@@ -1,0 +1,132 @@
+"""torch.nn.functional.scaled_dot_product_attention (SDPA) on the CPU.
+
+    python -m attncheck fuzz attncheck.adapters.torch_sdpa:per_document
+    python -m attncheck fuzz attncheck.adapters.torch_sdpa:block_mask --property P4
+    python -m attncheck fuzz attncheck.adapters.torch_sdpa:per_document_is_causal --property P1
+    python -m attncheck fuzz attncheck.adapters.torch_sdpa:packed_is_causal --property P5
+
+Four ways a packed THD batch reaches SDPA, each forward and backward through
+autograd in the storage dtype, enable_gqa=True, SDPA's default backend choice
+(on the CPU: its flash kernel or the math path). SDPA returns no LSE
+(lse=False).
+
+`per_document`: packing expressed the right way: one SDPA call per document
+on that document's rows [1, H, L, D], with the boolean attn_mask of the
+contract's mask (True = attend; causal aligned bottom-right, windows,
+chunks). Padding rows are never read. A row whose mask row is all False gets
+0 from SDPA (torch >= 2.5).
+
+`block_mask`: one SDPA call on the whole packed row [1, H, T, D] with the
+block-diagonal boolean attn_mask of the documents from cu_seqlens (padding
+rows see nothing and are seen by nothing).
+
+`per_document_is_causal`: the per-document loop with is_causal=True instead
+of a mask, the natural call for causal attention. SDPA documents is_causal as
+the top-left aligned lower triangle, so a document with Lq != Lk gets the
+top-left mask, not the bottom-right one of the contract (and of
+flash_attn_varlen_func).
+
+`packed_is_causal`: the natural call on a packed row described by position
+ids only: SDPA(q, k, v, is_causal=True) over the whole row, the pattern of
+the DeepSpeed #7887 thread. SDPA does what its documentation says (a lower
+triangular mask over the row); the position ids never reach it.
+"""
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import attncheck
+
+from . import _masks
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _tensor(x, dtype, grad=False):
+    """[T, H, D] numpy (storage dtype) -> [1, H, T, D] torch tensor in `dtype`."""
+    t = torch.from_numpy(attncheck.as_float32(x)).to(_DTYPES[dtype])
+    t = t.permute(1, 0, 2).unsqueeze(0).contiguous()
+    return t.requires_grad_(grad)
+
+
+def _thd(t):
+    """[1, H, T, W] -> [T, H, W] float32 numpy."""
+    return t.detach()[0].permute(1, 0, 2).float().contiguous().numpy()
+
+
+def _with_backward(forward):
+    """Backward of an adapter: autograd through the same forward."""
+    def backward(batch, dout):
+        q, k, v = (_tensor(x, batch.dtype, True) for x in (batch.q, batch.k, batch.v))
+        out = forward(batch, q, k, v)
+        if out.requires_grad:
+            out.backward(_tensor(dout, batch.dtype))
+        grads = [x.grad if x.grad is not None else torch.zeros_like(x) for x in (q, k, v)]
+        return tuple(_thd(g) for g in grads)
+    return backward
+
+
+def _adapter(forward, **caps):
+    impl = attncheck.implementation(
+        lambda batch: _thd(forward(batch, *(_tensor(x, batch.dtype)
+                                            for x in (batch.q, batch.k, batch.v)))),
+        lse=False, **caps)
+    impl.backward(_with_backward(forward))
+    return impl
+
+
+def _per_document(batch, q, k, v, is_causal):
+    out = torch.zeros(1, batch.num_heads_q, batch.total_q, batch.head_dim_v, dtype=q.dtype)
+    sq = _masks.starts_q(batch)
+    sk = _masks.starts_kv(batch)
+    pieces = []
+    for i in range(batch.num_seqs):
+        lq, lk = int(batch.seqlens_q[i]), int(batch.seqlens_kv[i])
+        if lq == 0 or lk == 0:
+            continue
+        qi, ki, vi = q[:, :, sq[i]:sq[i] + lq], k[:, :, sk[i]:sk[i] + lk], v[:, :, sk[i]:sk[i] + lk]
+        if is_causal:
+            o = F.scaled_dot_product_attention(qi, ki, vi, is_causal=True,
+                                               scale=batch.softmax_scale, enable_gqa=True)
+        else:
+            mask = torch.from_numpy(_masks.visible(lq, lk, batch))
+            o = F.scaled_dot_product_attention(qi, ki, vi, attn_mask=mask,
+                                               scale=batch.softmax_scale, enable_gqa=True)
+        pieces.append((sq[i], lq, o))
+    if not pieces:
+        return out
+    rows = torch.cat([torch.arange(s, s + n) for s, n, _ in pieces])
+    return out.index_copy(2, rows, torch.cat([o for _, _, o in pieces], dim=2))
+
+
+def _block_mask(batch, q, k, v):
+    if batch.total_q == 0 or batch.total_kv == 0:
+        return torch.zeros(1, batch.num_heads_q, batch.total_q, batch.head_dim_v, dtype=q.dtype)
+    mask = torch.from_numpy(_masks.dense(batch))
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=batch.softmax_scale,
+                                          enable_gqa=True)
+
+
+def _packed_is_causal(batch, q, k, v):
+    if batch.total_q == 0:
+        return torch.zeros(1, batch.num_heads_q, 0, batch.head_dim_v, dtype=q.dtype)
+    return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=batch.softmax_scale,
+                                          enable_gqa=True)
+
+
+per_document = _adapter(lambda b, q, k, v: _per_document(b, q, k, v, False),
+                        name="torch-sdpa-per-document",
+                        description="torch SDPA per document, contract mask as bool attn_mask")
+
+block_mask = _adapter(_block_mask, batch_invariant=False, name="torch-sdpa-block-mask",
+                      description="torch SDPA, one call, block-diagonal bool attn_mask")
+
+per_document_is_causal = _adapter(lambda b, q, k, v: _per_document(b, q, k, v, True),
+                                  non_causal=False, windows=False, chunked=False,
+                                  name="torch-sdpa-per-document-is-causal",
+                                  description="torch SDPA per document, is_causal=True")
+
+packed_is_causal = _adapter(_packed_is_causal, packing="position_ids", non_causal=False,
+                            windows=False, chunked=False, name="torch-sdpa-packed-is-causal",
+                            description="torch SDPA is_causal=True on a packed row "
+                                        "(position ids only)")
