@@ -363,6 +363,7 @@ Capabilities capabilities(py::handle impl) {
   c.needs_position_ids = caps.attr("needs_position_ids").cast<bool>();
   c.deterministic = caps.attr("deterministic").cast<bool>();
   c.batch_invariant = caps.attr("batch_invariant").cast<bool>();
+  c.cp = caps.attr("cp").cast<int>();
   c.lse = caps.attr("lse").cast<bool>();
   c.max_head_dim = caps.attr("max_head_dim").cast<int>();
   c.packing = parse_packing(caps.attr("packing").cast<std::string>());

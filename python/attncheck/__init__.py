@@ -58,6 +58,9 @@ class Capabilities:
     # whatever the others hold, and GQA is bit-identical to MHA with repeated kv
     # heads (False: P4, P5, P13 and P14 compare within the calibrated bound).
     batch_invariant: bool = True
+    # Sequence parallel over cp ranks (0: single device): P8 applies, and the
+    # bound grows with cp as for the native sequence-parallel variants.
+    cp: int = 0
     lse: bool = True                 # returns the log-sum-exp
     packing: str = "thd"             # thd | bshd | position_ids | eos
     # Anything else it refuses: batch (no tensors) -> reason string or None.
@@ -72,6 +75,8 @@ class Capabilities:
         if self.packing not in PACKINGS:
             raise ValueError("Capabilities.packing: %r; use one of %s"
                              % (self.packing, ", ".join(PACKINGS)))
+        if self.cp < 0:
+            raise ValueError("Capabilities.cp must be >= 0 (0: single device)")
         if self.max_head_dim < 1:
             raise ValueError("Capabilities.max_head_dim must be >= 1")
 
