@@ -104,5 +104,7 @@ def _torchtitan_mask_mod(tokens, eos_id, chunk):
                           description="flex_attention with TorchTitan's causal & document(EOS) "
                                       "& fixed-block mask")
 def torchtitan_chunked(batch):
+    if batch.total_q == 0:
+        return _run(batch, None, 0, 0)
     mod = _torchtitan_mask_mod(batch.tokens, batch.eos_id, batch.chunk_size)
     return _run(batch, mod, batch.total_q, batch.total_kv)

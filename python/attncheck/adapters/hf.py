@@ -121,11 +121,11 @@ def _position_ids_adapter(name, backward=True, **caps):
     return impl
 
 
-# One SDPA / flex call over the packed row: a document's bits depend on where
-# it sits (measured: P13 bitwise fails by one float32 ulp), so batch_invariant
-# is not claimed; eager is a per-element softmax and keeps it.
+# One call over the whole packed row: a document's bits depend on where it
+# sits (measured: P13 bitwise fails by one float32 ulp for sdpa and for
+# eager's matmuls), so batch invariance is not claimed.
 sdpa_position_ids = _position_ids_adapter("sdpa", batch_invariant=False)
-eager_position_ids = _position_ids_adapter("eager")
+eager_position_ids = _position_ids_adapter("eager", batch_invariant=False)
 flex_position_ids = _position_ids_adapter("flex_attention", backward=False, batch_invariant=False)
 
 

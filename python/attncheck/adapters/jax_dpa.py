@@ -4,8 +4,12 @@
 
 The padded [B, S, H, D] layout with query_seq_lengths and
 key_value_seq_lengths, is_causal for causal masks and local_window_size
-(left, right) for sliding windows, as jax documents them; return_residual=True
-gives the LSE; backward through jax.vjp. Declared without chunked attention
+(left, right) for sliding windows, as jax documents them; backward through
+jax.vjp. `seq_lengths` in every dtype without the LSE: return_residual gives
+the log-sum-exp in the input dtype, so for float16/bfloat16 inputs it is
+rounded to that dtype, not the float32 LSE of the contract;
+`seq_lengths_lse` judges it for float32 inputs. Cases with a causal or
+window mask and Lq != Lk are refused: jax aligns those masks top-left. Declared without chunked attention
 (no such argument) and without Dv != D (it raises ValueError "value shape
 should be [..,D]").
 """
@@ -37,9 +41,14 @@ def _inputs(batch, *xs):
     return [jnp.asarray(attncheck.as_float32(x), dtype=_DTYPES[batch.dtype]) for x in xs]
 
 
-@attncheck.implementation(packing="bshd", chunked=False, dv_ne_d=False, batch_invariant=False, name="jax-dot-product-attention",
-                          description="jax.nn.dot_product_attention (xla) with sequence lengths")
-def seq_lengths(batch):
+def _refuses(batch):
+    masked = batch.causal or batch.window_left >= 0 or batch.window_right >= 0
+    if masked and any(int(a) != int(b) for a, b in zip(batch.seqlens_q, batch.seqlens_kv)):
+        return "jax aligns causal and window masks top-left when Lq != Lk"
+    return None
+
+
+def _forward(batch):
     q, k, v = _inputs(batch, batch.q, batch.k, batch.v)
     out, lse = _call(batch, q, k, v)
     lse = np.asarray(lse, dtype=np.float32)
@@ -48,8 +57,21 @@ def seq_lengths(batch):
     return np.asarray(out, dtype=np.float32), lse
 
 
-@seq_lengths.backward
-def seq_lengths_backward(batch, dout):
+def _backward(batch, dout):
     q, k, v, do = _inputs(batch, batch.q, batch.k, batch.v, dout)
     _, vjp = jax.vjp(lambda a, b, c: _call(batch, a, b, c)[0], q, k, v)
     return tuple(np.asarray(g, dtype=np.float32) for g in vjp(do))
+
+
+_CAPS = dict(packing="bshd", chunked=False, dv_ne_d=False, batch_invariant=False,
+             refuses=_refuses)
+
+seq_lengths = attncheck.implementation(
+    lambda batch: _forward(batch)[0], lse=False, backward=_backward,
+    name="jax-dot-product-attention",
+    description="jax.nn.dot_product_attention (xla) with sequence lengths", **_CAPS)
+
+seq_lengths_lse = attncheck.implementation(
+    _forward, dtypes=("float32",), backward=_backward, name="jax-dot-product-attention-lse",
+    description="jax.nn.dot_product_attention (xla), float32, with its LSE (return_residual)",
+    **_CAPS)
