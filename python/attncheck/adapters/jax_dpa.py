@@ -51,9 +51,8 @@ def _refuses(batch):
 def _forward(batch):
     q, k, v = _inputs(batch, batch.q, batch.k, batch.v)
     out, lse = _call(batch, q, k, v)
-    lse = np.asarray(lse, dtype=np.float32)
-    if lse.shape[1] != batch.num_heads_q:  # [B, T, N] -> [B, N, T]
-        lse = lse.transpose(0, 2, 1)
+    # The residual is [B, T, N]; the contract's padded LSE is [B, N, T].
+    lse = np.asarray(lse, dtype=np.float32).transpose(0, 2, 1)
     return np.asarray(out, dtype=np.float32), lse
 
 
