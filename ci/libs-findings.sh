@@ -22,7 +22,11 @@ out=$(cd "$out" && pwd)
 
 declare -A settings=(
   [torch_sdpa:per_document]=""
+  [torch_sdpa:per_document_math]=""
+  [torch_sdpa:per_document_flash]=""
   [torch_sdpa:block_mask]=""
+  [torch_sdpa:block_mask_math]="--property P2"
+  [torch_sdpa:block_mask_flash]="--property P2"
   [torch_sdpa:per_document_is_causal]=""
   [torch_sdpa:packed_is_causal]=""
   [hf:sdpa_position_ids]=""
@@ -36,7 +40,9 @@ declare -A settings=(
   [ulysses:global_ids]=""
   [ulysses:ids_after_shard]=""
 )
-order=(torch_sdpa:per_document torch_sdpa:block_mask torch_sdpa:per_document_is_causal
+order=(torch_sdpa:per_document torch_sdpa:per_document_math torch_sdpa:per_document_flash
+       torch_sdpa:block_mask torch_sdpa:block_mask_math torch_sdpa:block_mask_flash
+       torch_sdpa:per_document_is_causal
        torch_sdpa:packed_is_causal hf:sdpa_position_ids hf:eager_position_ids hf:sdpa_padded
        hf:flex_position_ids flex:document_mask flex:torchtitan_chunked jax_dpa:seq_lengths
        jax_dpa:seq_lengths_lse ulysses:global_ids ulysses:ids_after_shard)

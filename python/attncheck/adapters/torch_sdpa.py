@@ -1,6 +1,7 @@
 """torch.nn.functional.scaled_dot_product_attention (SDPA) on the CPU.
 
     python -m attncheck fuzz attncheck.adapters.torch_sdpa:per_document
+    python -m attncheck fuzz attncheck.adapters.torch_sdpa:per_document_math   (or _flash)
     python -m attncheck fuzz attncheck.adapters.torch_sdpa:block_mask --property P4
     python -m attncheck fuzz attncheck.adapters.torch_sdpa:per_document_is_causal --property P1
     python -m attncheck fuzz attncheck.adapters.torch_sdpa:packed_is_causal --property P5
@@ -13,12 +14,14 @@ autograd in the storage dtype, enable_gqa=True, SDPA's default backend choice
 `per_document`: packing expressed the right way: one SDPA call per document
 on that document's rows [1, H, L, D], with the boolean attn_mask of the
 contract's mask (True = attend; causal aligned bottom-right, windows,
-chunks). Padding rows are never read. A row whose mask row is all False gets
+chunks). Padding rows are never read. `per_document_math` and
+`per_document_flash` force SDPA's math path and its CPU flash kernel. A row whose mask row is all False gets
 0 from SDPA (torch >= 2.5).
 
 `block_mask`: one SDPA call on the whole packed row [1, H, T, D] with the
 block-diagonal boolean attn_mask of the documents from cu_seqlens (padding
-rows see nothing and are seen by nothing).
+rows see nothing and are seen by nothing); `block_mask_math` and
+`block_mask_flash` force the backend.
 
 `per_document_is_causal`: the per-document loop with is_causal=True instead
 of a mask, the natural call for causal attention. SDPA documents is_causal as
@@ -31,9 +34,12 @@ ids only: SDPA(q, k, v, is_causal=True) over the whole row, the pattern of
 the DeepSpeed #7887 thread. SDPA does what its documentation says (a lower
 triangular mask over the row); the position ids never reach it.
 """
+import contextlib
+
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 import attncheck
 
@@ -118,8 +124,35 @@ per_document = _adapter(lambda b, q, k, v: _per_document(b, q, k, v, False),
                         name="torch-sdpa-per-document",
                         description="torch SDPA per document, contract mask as bool attn_mask")
 
+
+def _on(backend, forward):
+    def run(batch, q, k, v):
+        with sdpa_kernel([backend]) if backend is not None else contextlib.nullcontext():
+            return forward(batch, q, k, v)
+    return run
+
+
+# The same calls with the backend forced (SDPA's CPU choices): the math
+# reference path and the CPU flash kernel.
+per_document_math = _adapter(_on(SDPBackend.MATH,
+                                 lambda b, q, k, v: _per_document(b, q, k, v, False)),
+                             name="torch-sdpa-per-document-math",
+                             description="torch SDPA per document, math backend")
+per_document_flash = _adapter(_on(SDPBackend.FLASH_ATTENTION,
+                                  lambda b, q, k, v: _per_document(b, q, k, v, False)),
+                              dv_ne_d=False,  # "No available kernel" when Dv != D
+                              name="torch-sdpa-per-document-flash",
+                              description="torch SDPA per document, CPU flash backend")
+
 block_mask = _adapter(_block_mask, batch_invariant=False, name="torch-sdpa-block-mask",
                       description="torch SDPA, one call, block-diagonal bool attn_mask")
+
+block_mask_math = _adapter(_on(SDPBackend.MATH, _block_mask), batch_invariant=False,
+                           name="torch-sdpa-block-mask-math",
+                           description="torch SDPA, one call, block-diagonal mask, math backend")
+block_mask_flash = _adapter(_on(SDPBackend.FLASH_ATTENTION, _block_mask), batch_invariant=False,
+                            dv_ne_d=False, name="torch-sdpa-block-mask-flash",
+                            description="torch SDPA, one call, block-diagonal mask, CPU flash")
 
 per_document_is_causal = _adapter(lambda b, q, k, v: _per_document(b, q, k, v, True),
                                   non_causal=False, windows=False, chunked=False,
