@@ -25,7 +25,7 @@ FINDINGS = [
     ("sdpa-block-mask-P4.h5", "torch_sdpa:block_mask",
      "poisoned padding rows changed a real output", "torch_sdpa:per_document"),
     ("sdpa-block-mask-flash-P2.h5", "torch_sdpa:block_mask_flash", "exceeds its bound",
-     "torch_sdpa:block_mask_math"),
+     "torch_sdpa:per_document_math"),
     ("hf-sdpa-padded-P2.h5", "hf:sdpa_padded", "exceeds its bound", "torch_sdpa:per_document"),
     ("flex-torchtitan-chunked-P1.h5", "flex:torchtitan_chunked", "exceeds its bound",
      "flex:document_mask"),
