@@ -28,13 +28,7 @@ from torch.nn.attention.flex_attention import and_masks, create_block_mask, flex
 import attncheck
 
 from . import _masks
-
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def _tensor(x, dtype):
-    t = torch.from_numpy(attncheck.as_float32(x)).to(_DTYPES[dtype])
-    return t.permute(1, 0, 2).unsqueeze(0).contiguous()
+from ._torch import heads_first as _tensor, thd as _thd
 
 
 def _contract_mask_mod(batch):
@@ -68,7 +62,7 @@ def _run(batch, mask_mod, q_len, kv_len):
     bm = create_block_mask(mask_mod, B=None, H=None, Q_LEN=q_len, KV_LEN=kv_len, device="cpu")
     out, lse = flex_attention(q, k, v, block_mask=bm, scale=batch.softmax_scale,
                               enable_gqa=True, return_lse=True)
-    return (out.detach()[0].permute(1, 0, 2).float().numpy(), lse.detach()[0].float().numpy())
+    return _thd(out), lse.detach()[0].float().numpy()
 
 
 @attncheck.implementation(batch_invariant=False, name="flex-document-mask",

@@ -32,7 +32,7 @@ from transformers.models.llama.modeling_llama import eager_attention_forward
 
 import attncheck
 
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+from ._torch import DTYPES as _DTYPES, heads_first as _heads_first
 
 
 class _Layer(torch.nn.Module):
@@ -48,14 +48,6 @@ class _Layer(torch.nn.Module):
 
 def _function(name):
     return eager_attention_forward if name == "eager" else ALL_ATTENTION_FUNCTIONS[name]
-
-
-def _heads_first(x, dtype, grad):
-    """[B, S, H, D] (or [T, H, D] as one row) numpy -> [B, H, S, D] torch."""
-    t = torch.from_numpy(attncheck.as_float32(x)).to(_DTYPES[dtype])
-    if t.dim() == 3:
-        t = t.unsqueeze(0)
-    return t.transpose(1, 2).contiguous().requires_grad_(grad)
 
 
 def _call(name, batch, q, k, v, position_ids, attention_mask):

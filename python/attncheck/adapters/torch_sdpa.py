@@ -44,20 +44,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 import attncheck
 
 from . import _masks
-
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def _tensor(x, dtype, grad=False):
-    """[T, H, D] numpy (storage dtype) -> [1, H, T, D] torch tensor in `dtype`."""
-    t = torch.from_numpy(attncheck.as_float32(x)).to(_DTYPES[dtype])
-    t = t.permute(1, 0, 2).unsqueeze(0).contiguous()
-    return t.requires_grad_(grad)
-
-
-def _thd(t):
-    """[1, H, T, W] -> [T, H, W] float32 numpy."""
-    return t.detach()[0].permute(1, 0, 2).float().contiguous().numpy()
+from ._torch import heads_first as _tensor, thd as _thd
 
 
 def _with_backward(forward):
