@@ -131,8 +131,8 @@ Action add_bench(CLI::App& app) {
         }
         const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
         std::cout << fmt::format("{:<52} {:>12.1f} {:>10}\n",
-                                 fmt::format("{} ({}) fwd+bwd, CI cases (T<=256, D<=64)",
-                                             impl.name, impl.device),
+                                 fmt::format("{} ({}) {}, CI cases (T<=256, D<=64)", impl.name,
+                                             impl.device, impl.caps.backward ? "fwd+bwd" : "fwd"),
                                  ran / secs, "cases/s");
         if (impl.stats && ran > 0) {
           // Case time: the whole run_implementation call (poisoned buffers,
