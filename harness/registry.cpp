@@ -118,6 +118,8 @@ std::string describe(const Capabilities& c) {
   flag(c.backward, "bwd");
   flag(c.non_causal, "non-causal");
   flag(c.needs_position_ids, "needs-ids");
+  flag(c.windows_need_causal, "windows-need-causal");
+  if (c.heads_split > 0) s += fmt::format(" heads-split={}", c.heads_split);
   flag(c.deterministic, "deterministic");
   flag(!c.batch_invariant, "not-batch-invariant");
   flag(!c.lse, "no-lse");
@@ -171,6 +173,8 @@ Registry make_builtin() {
         caps.chunked = sup.chunked;
         caps.non_causal = sup.non_causal;
         caps.needs_position_ids = sup.needs_position_ids;
+        caps.windows_need_causal = sup.windows_need_causal;
+        caps.heads_split = sup.splits_heads ? cp : 0;
         if (flash_local) caps.max_head_dim = flash::k_max_head_dim;
         caps.simt = flash_local;
         caps.refuses = [v, cp](const Batch& b) { return dist::refusal(v, cp, b); };
@@ -199,7 +203,8 @@ Registry make_builtin() {
              .description = "kernels/flash (FlashAttention-2, fwd+bwd) on the GPU",
              .caps = flash_caps,
              .run = cuda_backend::run_flash,
-             .stats = {}});
+             .stats = {},
+             .fork_safe = false});
   }
 #endif
   return reg;

@@ -49,6 +49,10 @@ struct Capabilities {
   Packing packing = Packing::Thd;  // the description it is handed; position_ids and eos
                                    // imply self-attention without padding
   bool non_causal = true;          // masks without causal (none, two-sided windows, chunks)
+  bool windows_need_causal = false;  // windows and chunks only together with a causal mask
+  // > 0: heads are split over this many ranks (Ulysses): Hq must be divisible
+  // by it and Hkv must divide it or be divisible by it.
+  int heads_split = 0;
   // Sequence parallelism: the number of ranks (0: single device), and the
   // single-device implementation it must agree with (P8).
   int cp = 0;
@@ -83,6 +87,10 @@ struct Implementation {
   Capabilities caps;
   RunFn run;
   std::shared_ptr<CallStats> stats;  // null for native implementations
+  // May run in a forked worker process (the campaign's parallel rows): false
+  // for implementations holding state a fork does not carry (a Python
+  // interpreter, a CUDA context).
+  bool fork_safe = true;
 };
 
 // Why `impl` cannot run `b` (nullopt when it can).

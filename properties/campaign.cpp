@@ -7,8 +7,11 @@
 #include <chrono>
 #include <iostream>
 #include <limits>
+#include <numeric>
+#include <thread>
 
 #include "harness/error.hpp"
+#include "properties/row_workers.hpp"
 
 namespace attncheck::gen {
 void showValue(const CaseSpec& spec, std::ostream& os) {
@@ -124,7 +127,8 @@ class Listener : public rc::detail::TestListener {
 // run (a restriction that would leave nothing to generate is not applied, and
 // those cases are skipped with the reason instead). An implementation with
 // every capability gets the campaign's options unchanged.
-gen::GenOptions options_for(const Implementation& impl, const gen::GenOptions& base) {
+gen::GenOptions options_for(const Implementation& impl, const gen::GenOptions& base,
+                            PropertyId prop) {
   const Capabilities& c = impl.caps;
   gen::GenOptions o = base;
   std::vector<DType> dtypes;
@@ -142,6 +146,7 @@ gen::GenOptions options_for(const Implementation& impl, const gen::GenOptions& b
     if (causal ? !c.causal : !c.non_causal) return false;
     if ((m == MaskKind::Window || m == MaskKind::CausalWindow) && !c.windows) return false;
     if ((m == MaskKind::Chunked || m == MaskKind::CausalChunked) && !c.chunked) return false;
+    if (c.windows_need_causal && (m == MaskKind::Window || m == MaskKind::Chunked)) return false;
     return true;
   };
   std::vector<MaskKind> masks;
@@ -158,6 +163,21 @@ gen::GenOptions options_for(const Implementation& impl, const gen::GenOptions& b
   o.ids_always = base.ids_always || c.needs_position_ids;
   o.same_head_dim = base.same_head_dim || !c.dv_ne_d;
   o.max_head_dim = std::max(8, std::min(base.max_head_dim, c.max_head_dim));
+  o.heads_split = c.heads_split;
+  // Sequence-parallel rows: cases the property judges too (more than one
+  // document, padding rows, GQA heads), so that their cases apply instead of
+  // being generated for the single-device contract and skipped. Single-device
+  // rows keep the shared generator, every property seeing the same cases.
+  if (c.cp > 0) {
+    switch (prop) {
+      case PropertyId::PaddingZero:
+      case PropertyId::Poison: o.padding_rows = !o.no_padding; break;
+      case PropertyId::Isolation:
+      case PropertyId::Permutation: o.min_docs = 2; break;
+      case PropertyId::GqaMha: o.gqa_only = !o.mha_only; break;
+      default: break;
+    }
+  }
   return o;
 }
 
@@ -171,6 +191,115 @@ std::string replay_command(const Row& row, const CampaignOptions& o, const std::
 }
 
 }  // namespace
+
+namespace {
+
+// One (implementation, property) row of the campaign.
+struct RowPlan {
+  const Implementation* impl;
+  const PropertyInfo* prop;
+};
+
+// What running one row gives besides the row: the coverage and shapes of its
+// cases (kept for the first row only) and whether a stop cut it short.
+struct RowRun {
+  Row row;
+  bool interrupted = false;
+  std::map<std::string, int> coverage;
+  std::vector<io::GeneratedCase> generated;
+};
+
+RowRun run_row(const RowPlan& plan, const CampaignOptions& o, double row_budget, bool first_row,
+               const std::unordered_map<std::string, rc::detail::Reproduce>& reproduce_map,
+               const std::function<void(const Row&)>& tick) {
+  const Implementation* impl = plan.impl;
+  const PropertyInfo* prop = plan.prop;
+  RowRun run;
+  Row& row = run.row;
+  row.impl = impl->name;
+  row.device = impl->device;
+  row.code = prop->code;
+  row.name = prop->name;
+  const std::string id = impl->name + "/" + prop->code;
+  LastCase last;
+  bool failed_once = false;
+  const gen::GenOptions impl_gen = options_for(*impl, o.gen, prop->id);
+  const auto t0 = Clock::now();
+  auto body = [&] {
+    last.ran = false;
+    // Past the time budget, stop evaluating new cases (a failure still shrinks).
+    if (row_budget > 0 && !failed_once && seconds_since(t0) > row_budget) {
+      row.cut_by_time = true;
+      return;
+    }
+    if (o.stop && o.stop->load() && !failed_once) {
+      run.interrupted = true;
+      return;
+    }
+    const gen::CaseSpec spec = *gen::case_spec(impl_gen).as("case");
+    const Case c = gen::build_case(spec);
+    const auto t_case = Clock::now();
+    last.outcome = evaluate(prop->id, *impl, c);
+    last.seconds = seconds_since(t_case);
+    last.shape = shape_of(spec, c.batch);
+    last.features = gen::features(spec, c);
+    last.description = c.batch.describe();
+    last.docs = c.batch.num_seqs();
+    last.tokens = c.batch.cu_seqlens_q.back() + c.batch.cu_seqlens_kv.back();
+    last.ran = true;
+    last.failing.reset();
+    for (const auto& f : last.features) RC_TAG(f);
+    if (last.outcome.status == Outcome::Status::Fail) {
+      failed_once = true;
+      last.failing = c;
+      RC_LOG() << last.outcome.message << "\n";
+      RC_FAIL(last.outcome.message);
+    }
+  };
+  Listener listener(row, last, run.coverage, run.generated, first_row, [&] { tick(row); });
+  rc::detail::TestParams params;
+  params.seed = o.seed;
+  params.maxSuccess = o.cases;
+  params.maxSize = 100;
+  params.disableShrinking = false;
+  rc::detail::TestMetadata meta;
+  meta.id = id;
+  meta.description = id;
+  const auto res = rc::detail::checkProperty(rc::detail::toProperty(body), meta, params, listener,
+                                             reproduce_map);
+  row.seconds = seconds_since(t0);
+  rc::detail::FailureResult failure;
+  rc::detail::Error error;
+  if (res.match(failure)) {
+    if (row.failed == 0) row.failed = 1;  // a replayed failure is not counted by the listener
+    const LastCase& m = listener.minimal().ran ? listener.minimal() : last;
+    row.failure = m.outcome.message.empty() ? failure.description : m.outcome.message;
+    row.counterexample = m.description;
+    row.shrunk_docs = m.docs;
+    row.shrunk_tokens = m.tokens;
+    rc::detail::Configuration cfg;
+    cfg.reproduce[id] = failure.reproduce;
+    row.reproduce = rc::detail::configToMinimalString(cfg);
+    const auto eq = row.reproduce.find("reproduce=");
+    const std::string bare =
+        eq == std::string::npos ? row.reproduce : row.reproduce.substr(eq + 10);
+    row.replay = replay_command(row, o, bare);
+    if (o.on_failure && m.failing) o.on_failure(row, *m.failing);
+  } else if (res.match(error)) {
+    row.failed += 1;
+    row.failure = "RapidCheck error: " + error.description;
+  }
+  return run;
+}
+
+// Rough cost of a row, for handing out the long rows first: ranks, and simt.
+double row_cost(const RowPlan& p) {
+  return double(std::max(1, p.impl->caps.cp)) * (p.impl->caps.simt ? 4.0 : 1.0);
+}
+
+}  // namespace
+
+int default_jobs() { return int(std::max(1u, std::thread::hardware_concurrency())); }
 
 CampaignResult run_campaign(const Registry& registry, const CampaignOptions& o,
                             std::ostream& progress) {
@@ -187,6 +316,7 @@ CampaignResult run_campaign(const Registry& registry, const CampaignOptions& o,
     for (const auto& n : o.properties) props.push_back(&find_property(n));
   }
   if (o.cases < 1) throw Error(ErrorKind::Usage, "--cases", -1, "must be >= 1");
+  if (o.jobs < 1) throw Error(ErrorKind::Usage, "--jobs", -1, fmt::format("is {}; must be >= 1", o.jobs));
   std::unordered_map<std::string, rc::detail::Reproduce> reproduce_map;
   if (o.reproduce) {
     if (impls.size() != 1 || props.size() != 1) {
@@ -205,113 +335,104 @@ CampaignResult run_campaign(const Registry& registry, const CampaignOptions& o,
     }
   }
 
-  CampaignResult result;
-  const auto t_all = Clock::now();
-  int total_rows = 0;
+  // P8 compares a sequence-parallel result with the single-device one: a
+  // single-device implementation has no such row.
+  std::vector<RowPlan> plans;
   for (const Implementation* impl : impls) {
     for (const PropertyInfo* prop : props) {
-      total_rows += (prop->id == PropertyId::Sharding && impl->caps.cp == 0) ? 0 : 1;
+      if (prop->id == PropertyId::Sharding && impl->caps.cp == 0) continue;
+      plans.push_back({impl, prop});
     }
   }
+  const int total_rows = int(plans.size());
+  // Rows run in forked worker processes when asked for and every
+  // implementation of this process survives a fork (registry.hpp fork_safe).
+  bool fork_safe = true;
+  for (const auto& i : registry.all()) fork_safe = fork_safe && i.fork_safe;
+  const int jobs = fork_safe ? std::min(o.jobs, total_rows) : 1;
+  // The budget is wall time: rows running side by side each get their share.
   const double row_budget =
-      o.time_budget_s > 0 ? o.time_budget_s / double(std::max(1, total_rows)) : 0.0;
-  int row_index = 0;
-  for (const Implementation* impl : impls) {
-    for (const PropertyInfo* prop : props) {
+      o.time_budget_s > 0 ? o.time_budget_s * jobs / double(std::max(1, total_rows)) : 0.0;
+
+  CampaignResult result;
+  const auto t_all = Clock::now();
+  auto keep = [&](RowRun& run) {
+    result.interrupted = result.interrupted || run.interrupted;
+    if (!run.coverage.empty()) result.coverage = std::move(run.coverage);
+    if (!run.generated.empty()) result.generated = std::move(run.generated);
+    result.total_cases += run.row.cases;
+    result.total_failed += run.row.failed;
+  };
+  if (jobs <= 1) {
+    for (int i = 0; i < total_rows; ++i) {
       if (o.stop && o.stop->load()) {
         result.interrupted = true;
         break;
       }
-      // P8 compares a sequence-parallel result with the single-device one:
-      // a single-device implementation has no such row.
-      if (prop->id == PropertyId::Sharding && impl->caps.cp == 0) continue;
-      Row row;
-      row.impl = impl->name;
-      row.device = impl->device;
-      row.code = prop->code;
-      row.name = prop->name;
-      const std::string id = impl->name + "/" + prop->code;
-      LastCase last;
-      bool failed_once = false;
-      const gen::GenOptions impl_gen = options_for(*impl, o.gen);
-      const auto t0 = Clock::now();
-      auto body = [&] {
-        last.ran = false;
-        // Past the time budget, stop evaluating new cases (a failure still shrinks).
-        if (row_budget > 0 && !failed_once && seconds_since(t0) > row_budget) {
-          row.cut_by_time = true;
-          return;
-        }
-        if (o.stop && o.stop->load() && !failed_once) {
-          result.interrupted = true;
-          return;
-        }
-        const gen::CaseSpec spec = *gen::case_spec(impl_gen).as("case");
-        const Case c = gen::build_case(spec);
-        const auto t_case = Clock::now();
-        last.outcome = evaluate(prop->id, *impl, c);
-        last.seconds = seconds_since(t_case);
-        last.shape = shape_of(spec, c.batch);
-        last.features = gen::features(spec, c);
-        last.description = c.batch.describe();
-        last.docs = c.batch.num_seqs();
-        last.tokens = c.batch.cu_seqlens_q.back() + c.batch.cu_seqlens_kv.back();
-        last.ran = true;
-        last.failing.reset();
-        for (const auto& f : last.features) RC_TAG(f);
-        if (last.outcome.status == Outcome::Status::Fail) {
-          failed_once = true;
-          last.failing = c;
-          RC_LOG() << last.outcome.message << "\n";
-          RC_FAIL(last.outcome.message);
-        }
-      };
-      auto tick = [&] {
+      const RowPlan& plan = plans[std::size_t(i)];
+      auto tick = [&](const Row& row) {
         if (!o.progress) return;
         const int width = 30;
         const int filled = std::min(width, row.cases * width / std::max(1, o.cases));
         progress << fmt::format("\r[{:<{}}] {:>3}/{} {:<16} {:<4} {:>5}/{} cases",
-                                std::string(std::size_t(filled), '#'), width, row_index + 1,
-                                total_rows, impl->name, prop->code, row.cases, o.cases)
+                                std::string(std::size_t(filled), '#'), width, i + 1, total_rows,
+                                plan.impl->name, plan.prop->code, row.cases, o.cases)
                  << std::flush;
       };
-      Listener listener(row, last, result.coverage, result.generated, row_index == 0, tick);
-      rc::detail::TestParams params;
-      params.seed = o.seed;
-      params.maxSuccess = o.cases;
-      params.maxSize = 100;
-      params.disableShrinking = false;
-      rc::detail::TestMetadata meta;
-      meta.id = id;
-      meta.description = id;
-      const auto res = rc::detail::checkProperty(rc::detail::toProperty(body), meta, params,
-                                                 listener, reproduce_map);
-      row.seconds = seconds_since(t0);
-      rc::detail::FailureResult failure;
-      rc::detail::Error error;
-      if (res.match(failure)) {
-        if (row.failed == 0) row.failed = 1;  // a replayed failure is not counted by the listener
-        const LastCase& m = listener.minimal().ran ? listener.minimal() : last;
-        row.failure = m.outcome.message.empty() ? failure.description : m.outcome.message;
-        row.counterexample = m.description;
-        row.shrunk_docs = m.docs;
-        row.shrunk_tokens = m.tokens;
-        rc::detail::Configuration cfg;
-        cfg.reproduce[id] = failure.reproduce;
-        row.reproduce = rc::detail::configToMinimalString(cfg);
-        const auto eq = row.reproduce.find("reproduce=");
-        const std::string bare =
-            eq == std::string::npos ? row.reproduce : row.reproduce.substr(eq + 10);
-        row.replay = replay_command(row, o, bare);
-        if (o.on_failure && m.failing) o.on_failure(row, *m.failing);
-      } else if (res.match(error)) {
-        row.failed += 1;
-        row.failure = "RapidCheck error: " + error.description;
+      RowRun run = run_row(plan, o, row_budget, i == 0, reproduce_map, tick);
+      keep(run);
+      result.rows.push_back(std::move(run.row));
+    }
+  } else {
+    std::vector<int> order(static_cast<std::size_t>(total_rows));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+      return row_cost(plans[std::size_t(a)]) > row_cost(plans[std::size_t(b)]);
+    });
+    int done = 0;
+    auto on_done = [&](int) {
+      ++done;
+      if (!o.progress) return;
+      const int width = 30;
+      const int filled = std::min(width, done * width / std::max(1, total_rows));
+      progress << fmt::format("\r[{:<{}}] {:>3}/{} rows ({} worker processes)",
+                              std::string(std::size_t(filled), '#'), width, done, total_rows, jobs)
+               << std::flush;
+    };
+    auto run_in_worker = [&](int i) {
+      WorkerRow w;
+      RowRun run = run_row(plans[std::size_t(i)], o, row_budget, i == 0, reproduce_map,
+                           [](const Row&) {});
+      w.row = std::move(run.row);
+      w.interrupted = run.interrupted;
+      w.coverage = std::move(run.coverage);
+      w.generated = std::move(run.generated);
+      return w;
+    };
+    auto lost = [&](int i, const std::string& why) {
+      WorkerRow w;
+      Row& row = w.row;
+      const RowPlan& plan = plans[std::size_t(i)];
+      row.impl = plan.impl->name;
+      row.device = plan.impl->device;
+      row.code = plan.prop->code;
+      row.name = plan.prop->name;
+      row.failed = 1;
+      row.failure = fmt::format("{}; rerun the row alone: attncheck fuzz --impl {} --property {} "
+                                "--seed {} --cases {} --jobs 1",
+                                why, row.impl, row.code, o.seed, o.cases);
+      return w;
+    };
+    auto runs = run_rows_forked(order, jobs, run_in_worker, lost, o.stop, on_done, o.worker_setup);
+    for (int i = 0; i < total_rows; ++i) {
+      auto& w = runs[std::size_t(i)];
+      if (!w) {  // never started: the campaign was stopped
+        result.interrupted = true;
+        continue;
       }
-      result.total_cases += row.cases;
-      result.total_failed += row.failed;
-      result.rows.push_back(std::move(row));
-      ++row_index;
+      RowRun run{std::move(w->row), w->interrupted, std::move(w->coverage), std::move(w->generated)};
+      keep(run);
+      result.rows.push_back(std::move(run.row));
     }
   }
   if (o.progress) progress << "\r" << std::string(80, ' ') << "\r" << std::flush;

@@ -40,6 +40,14 @@ struct CampaignOptions {
   // failure being shrunk still finishes, later rows are not started, and the
   // result says `interrupted`.
   const std::atomic<bool>* stop = nullptr;
+  // Rows run at once, each in a forked worker process (properties/
+  // row_workers.hpp); 1: every row in this process, one after another. Rows
+  // are independent and each is generated from `seed`, so the verdicts do
+  // not depend on it. Forced to 1 when an implementation is not fork_safe.
+  int jobs = 1;
+  // Called first in each worker process (e.g. to give each one its share of
+  // the cores for simt's block workers).
+  std::function<void()> worker_setup;
 };
 
 struct Row {
@@ -75,6 +83,9 @@ struct CampaignResult {
   double seconds = 0.0;
   bool interrupted = false;  // CampaignOptions::stop was set
 };
+
+// The number of rows `attncheck fuzz` runs at once by default: one per core.
+int default_jobs();
 
 // Throws Error(Usage) for unknown implementations/properties or a malformed
 // reproduce string.

@@ -34,6 +34,31 @@ const char* to_string(MaskKind m) {
 
 namespace {
 
+// (Hkv, group) pairs allowed by the options, simplest first; empty when no
+// narrowing applies (the plain generators then draw them independently).
+std::vector<std::pair<int, int>> head_pairs(const GenOptions& o) {
+  std::vector<std::pair<int, int>> pairs;
+  if (o.heads_split <= 0 && !o.gqa_only) return pairs;
+  for (int hkv : {1, 2, 3, 4, 8}) {
+    for (int group : {1, 2, 3, 4, 8}) {
+      if (o.mha_only && group != 1) continue;
+      if (o.gqa_only && !o.mha_only && group == 1) continue;
+      if (o.heads_split > 0) {
+        const int n = o.heads_split, hq = hkv * group;
+        if (hq % n != 0 || (hkv % n != 0 && n % hkv != 0)) continue;
+      }
+      pairs.emplace_back(hkv, group);
+    }
+  }
+  return pairs;
+}
+
+bool heads_allowed(const GenOptions& o, int hkv, int group) {
+  const auto pairs = head_pairs(o);
+  if (pairs.empty()) return !o.mha_only || group == 1;
+  return std::find(pairs.begin(), pairs.end(), std::make_pair(hkv, group)) != pairs.end();
+}
+
 // Element lists are ordered simplest first: RapidCheck shrinks towards the front.
 rc::Gen<Shape> shape(const GenOptions& opts) {
   std::vector<int> dims;
@@ -41,11 +66,20 @@ rc::Gen<Shape> shape(const GenOptions& opts) {
     if (d <= opts.max_head_dim) dims.push_back(d);
   }
   if (dims.empty()) dims.push_back(std::max(1, opts.max_head_dim));
-  return rc::gen::build<Shape>(
+  const auto pairs = head_pairs(opts);
+  const bool paired = !pairs.empty();
+  const int min_docs = std::clamp(opts.min_docs, 1, 12);
+  auto num_docs = min_docs <= 1
+                      ? rc::gen::weightedOneOf<int>({{2, rc::gen::just(1)},
+                                                     {5, rc::gen::inRange(2, 5)},
+                                                     {2, rc::gen::inRange(5, 13)}})
+                      : rc::gen::weightedOneOf<int>({{5, rc::gen::inRange(min_docs, std::max(min_docs, 4) + 1)},
+                                                     {2, rc::gen::inRange(std::max(min_docs, 5), 13)}});
+  auto shapes = rc::gen::build<Shape>(
       rc::gen::set(&Shape::dtype, rc::gen::elementOf(opts.dtypes)),
-      rc::gen::set(&Shape::heads_kv, rc::gen::element(1, 2, 3, 4, 8)),
-      rc::gen::set(&Shape::group,
-                   opts.mha_only ? rc::gen::just(1) : rc::gen::element(1, 2, 3, 4, 8)),
+      rc::gen::set(&Shape::heads_kv, paired ? rc::gen::just(1) : rc::gen::element(1, 2, 3, 4, 8)),
+      rc::gen::set(&Shape::group, opts.mha_only || paired ? rc::gen::just(1)
+                                                          : rc::gen::element(1, 2, 3, 4, 8)),
       rc::gen::set(&Shape::head_dim, rc::gen::elementOf(dims)),
       rc::gen::set(&Shape::head_dim_v,
                    opts.same_head_dim
@@ -70,10 +104,16 @@ rc::Gen<Shape> shape(const GenOptions& opts) {
                    opts.self_attention ? rc::gen::just(false)
                                        : rc::gen::weightedElement<bool>({{3, false}, {1, true}})),
       rc::gen::set(&Shape::default_scale, rc::gen::weightedElement<bool>({{4, true}, {1, false}})),
-      rc::gen::set(&Shape::num_docs,
-                   rc::gen::weightedOneOf<int>({{2, rc::gen::just(1)},
-                                                {5, rc::gen::inRange(2, 5)},
-                                                {2, rc::gen::inRange(5, 13)}})));
+      rc::gen::set(&Shape::num_docs, num_docs),
+      rc::gen::set(&Shape::multi_tile, rc::gen::weightedElement<bool>({{7, false}, {1, true}})));
+  if (!paired) return shapes;
+  return rc::gen::map(rc::gen::pair(shapes, rc::gen::elementOf(pairs)),
+                      [](const std::pair<Shape, std::pair<int, int>>& p) {
+                        Shape s = p.first;
+                        s.heads_kv = p.second.first;
+                        s.group = p.second.second;
+                        return s;
+                      });
 }
 
 // A sequence length in [0, max_len]: 0, 1, tile edges and uniform.
@@ -109,6 +149,20 @@ rc::Gen<DocSpec> doc(const Shape& s, int max_len) {
   });
 }
 
+// The first document of a multi-tile case: longer than k_multi_tile_rows
+// (both sides), at most `hi` rows.
+rc::Gen<DocSpec> long_doc(const Shape& s, int hi) {
+  auto len = rc::gen::inRange(k_multi_tile_rows + 1, hi + 1);
+  return rc::gen::mapcat(len, [=](int lq) {
+    return rc::gen::map(
+        rc::gen::tuple(s.cross ? rc::gen::inRange(k_multi_tile_rows + 1, hi + 1) : rc::gen::just(lq),
+                       padding(s.padded), padding(s.padded)),
+        [lq](const std::tuple<int, int, int>& t) {
+          return DocSpec{lq, std::get<0>(t), std::get<1>(t), std::get<2>(t)};
+        });
+  });
+}
+
 // Window side: unbounded, 0, 1, or up to the longest document.
 rc::Gen<int> window_side(int max_len) {
   return rc::gen::weightedOneOf<int>({{1, rc::gen::just(-1)},
@@ -121,34 +175,88 @@ rc::Gen<int> chunk_size(int max_len) {
                                       {3, rc::gen::inRange(1, std::max(1, max_len) + 1)}});
 }
 
-// Upper bound on a document's length for this shape and RapidCheck size.
-int max_doc_len(const Shape& s, const GenOptions& o, int size) {
+// Upper bound on a document's length for this shape and RapidCheck size,
+// `docs` documents sharing `tokens` rows.
+int max_doc_len(const Shape& s, const GenOptions& o, int size, int docs, int tokens) {
+  if (docs < 1) return 0;
   const int hq = s.heads_kv * s.group;
   const int dv = s.head_dim_v == 0 ? s.head_dim : s.head_dim_v;
-  const int by_tokens = o.max_tokens / s.num_docs - 5;  // leave room for padding
-  const double by_work = std::sqrt(o.max_work / (double(s.num_docs) * hq * (s.head_dim + dv)));
+  const int by_tokens = tokens / docs - 5;  // leave room for padding
+  const double by_work = std::sqrt(o.max_work / (double(docs) * hq * (s.head_dim + dv)));
   const int cap = std::max(1, std::min(by_tokens, int(by_work)));
   return std::max(1, int(std::lround(double(cap) * std::min(size + 1, 100) / 100.0)));
 }
 
+// Multi-tile cases may do twice the work of the others (k_multi_tile_work):
+// one document of k_multi_tile_rows + 1 rows or more must fit.
+inline constexpr double k_multi_tile_work = 2.0;
+
+int head_width(const Shape& s) {
+  const int dv = s.head_dim_v == 0 ? s.head_dim : s.head_dim_v;
+  return s.heads_kv * s.group * (s.head_dim + dv);
+}
+
+// The longest multi-tile document the options allow for this shape (0: none
+// longer than k_multi_tile_rows fits): at most three 64-key tiles, within
+// the token and work caps whatever the RapidCheck size.
+int multi_tile_max(const Shape& s, const GenOptions& o) {
+  if (!s.multi_tile) return 0;
+  const int by_tokens = o.max_tokens - 5 - (o.padding_rows ? 1 : 0);
+  const int by_work = int(std::sqrt(k_multi_tile_work * o.max_work / double(head_width(s))));
+  const int hi = std::min({by_tokens, by_work, 3 * k_multi_tile_rows});
+  return hi > k_multi_tile_rows ? hi : 0;
+}
+
+// A multi-tile shape whose heads are too many for a long document within the
+// work cap gets the fewest heads the options allow instead (the other cases
+// cover the head counts; these cover the length).
+Shape fit_multi_tile(Shape s, const GenOptions& o) {
+  if (!s.multi_tile || multi_tile_max(s, o) > 0) return s;
+  const auto pairs = head_pairs(o);
+  Shape t = s;
+  t.heads_kv = pairs.empty() ? 1 : pairs.front().first;
+  t.group = pairs.empty() ? 1 : pairs.front().second;
+  return multi_tile_max(t, o) > 0 ? t : s;
+}
+
 rc::Gen<CaseSpec> case_spec_unshrunk(const GenOptions& opts) {
-  return rc::gen::mapcat(shape(opts), [opts](Shape s) {
+  return rc::gen::mapcat(shape(opts), [opts](Shape drawn) {
+    const Shape s = fit_multi_tile(drawn, opts);
     return rc::gen::withSize([opts, s](int size) {
-      const int max_len = max_doc_len(s, opts, size);
-      const int tail_max = opts.no_padding
+      const int long_max = multi_tile_max(s, opts);
+      const int reserve = opts.padding_rows ? 1 : 0;  // a tail row kept for padding
+      // A multi-tile first document takes its rows first; the others share the rest.
+      const int rest_docs = long_max > 0 ? s.num_docs - 1 : s.num_docs;
+      const int rest_tokens = opts.max_tokens - reserve - (long_max > 0 ? long_max + 5 : 0);
+      const int max_len =
+          rest_docs == 0 ? 0
+          : rest_tokens < 6 * rest_docs
+              ? (long_max > 0 ? 0 : max_doc_len(s, opts, size, rest_docs, rest_tokens))
+              : max_doc_len(s, opts, size, rest_docs, rest_tokens);
+      const int used = (long_max > 0 ? long_max + 5 : 0) + rest_docs * (max_len + 5);
+      const int tail_max = opts.no_padding && !opts.padding_rows
                                ? 0
-                               : std::max(0, std::min(8, opts.max_tokens - s.num_docs * (max_len + 5)));
-      auto tail = rc::gen::weightedOneOf<int>(
-          {{3, rc::gen::just(0)}, {1, rc::gen::inRange(0, tail_max + 1)}});
+                               : std::max(reserve, std::min(8, opts.max_tokens - used));
+      auto tail = opts.padding_rows
+                      ? rc::gen::inRange(1, tail_max + 1)
+                      : rc::gen::weightedOneOf<int>(
+                            {{3, rc::gen::just(0)}, {1, rc::gen::inRange(0, tail_max + 1)}});
+      auto rest = rc::gen::container<std::vector<DocSpec>>(std::size_t(rest_docs), doc(s, max_len));
+      auto docs = long_max == 0
+                      ? rest
+                      : rc::gen::map(rc::gen::pair(long_doc(s, long_max), rest),
+                                     [](const std::pair<DocSpec, std::vector<DocSpec>>& p) {
+                                       std::vector<DocSpec> all{p.first};
+                                       all.insert(all.end(), p.second.begin(), p.second.end());
+                                       return all;
+                                     });
+      const int window_max = std::max(max_len, long_max);
       return rc::gen::build<CaseSpec>(
-          rc::gen::set(&CaseSpec::shape, rc::gen::just(s)),
-          rc::gen::set(&CaseSpec::docs,
-                       rc::gen::container<std::vector<DocSpec>>(std::size_t(s.num_docs),
-                                                                doc(s, max_len))),
+          rc::gen::set(&CaseSpec::shape, rc::gen::just(s)), rc::gen::set(&CaseSpec::docs, docs),
           rc::gen::set(&CaseSpec::tail_q, tail), rc::gen::set(&CaseSpec::tail_kv, tail),
-          rc::gen::set(&CaseSpec::window_left, window_side(max_len)),
-          rc::gen::set(&CaseSpec::window_right, window_side(max_len)),
-          rc::gen::set(&CaseSpec::chunk, chunk_size(max_len)),
+          rc::gen::set(&CaseSpec::window_left, window_side(window_max)),
+          rc::gen::set(&CaseSpec::window_right, window_side(window_max)),
+          rc::gen::set(&CaseSpec::chunk, chunk_size(window_max)),
           rc::gen::set(&CaseSpec::scale, rc::gen::element(0.5, 0.0625, 1.0, 2.0)),
           rc::gen::set(&CaseSpec::value_seed, rc::gen::arbitrary<std::uint64_t>()));
     });
@@ -179,25 +287,30 @@ rc::Seq<DocSpec> shrink_doc(const DocSpec& d, bool cross) {
 // the shape shrinks): drop documents, shorten them, drop tail padding, fewer
 // heads, smaller head dims. Every shrink stays a valid spec: it only removes
 // tokens or work.
-rc::Seq<CaseSpec> shrink_spec(const CaseSpec& s) {
+rc::Seq<CaseSpec> shrink_spec(const CaseSpec& s, const GenOptions& o) {
   auto set_docs = [s](std::vector<DocSpec> docs) {
     CaseSpec t = s;
     t.shape.num_docs = int(docs.size());
     t.docs = std::move(docs);
     return t;
   };
+  const std::size_t min_docs = std::size_t(std::max(1, o.min_docs));
   auto fewer = rc::seq::filter(rc::seq::map(rc::shrink::removeChunks(s.docs), set_docs),
-                               [](const CaseSpec& t) { return !t.docs.empty(); });
+                               [min_docs](const CaseSpec& t) { return t.docs.size() >= min_docs; });
   const bool cross = s.shape.cross;
   auto shorter = rc::seq::map(
       rc::shrink::eachElement(s.docs, [cross](const DocSpec& d) { return shrink_doc(d, cross); }),
       set_docs);
-  auto tails = rc::seq::map(rc::shrink::towards(s.tail_q + s.tail_kv, 0), [s](int total) {
-    CaseSpec t = s;
-    t.tail_q = std::min(t.tail_q, total);
-    t.tail_kv = std::min(t.tail_kv, total - t.tail_q);
-    return t;
-  });
+  // With padding rows required each tail keeps one row.
+  const int keep = o.padding_rows ? 1 : 0;
+  auto tails = rc::seq::map(
+      rc::shrink::towards(s.tail_q + s.tail_kv, std::min(2 * keep, s.tail_q + s.tail_kv)),
+      [s, keep](int total) {
+        CaseSpec t = s;
+        t.tail_q = std::max(keep, std::min(t.tail_q, total - keep));
+        t.tail_kv = std::max(keep, std::min(t.tail_kv, total - t.tail_q));
+        return t;
+      });
   // A code can map back to the same heads (code % 100 == 0 with group 1):
   // such a candidate is no shrink, and accepting it would repeat forever.
   auto heads = rc::seq::filter(
@@ -208,8 +321,9 @@ rc::Seq<CaseSpec> shrink_spec(const CaseSpec& s) {
                      t.shape.group = std::max(1, std::min(s.shape.group, code % 100));
                      return t;
                    }),
-      [s](const CaseSpec& t) {
-        return t.shape.heads_kv != s.shape.heads_kv || t.shape.group != s.shape.group;
+      [s, o](const CaseSpec& t) {
+        return (t.shape.heads_kv != s.shape.heads_kv || t.shape.group != s.shape.group) &&
+               heads_allowed(o, t.shape.heads_kv, t.shape.group);
       });
   auto dims = rc::seq::map(rc::shrink::towards(s.shape.head_dim, 8), [s](int d) {
     CaseSpec t = s;
@@ -223,7 +337,8 @@ rc::Seq<CaseSpec> shrink_spec(const CaseSpec& s) {
 }  // namespace
 
 rc::Gen<CaseSpec> case_spec(const GenOptions& opts) {
-  return rc::gen::shrink(case_spec_unshrunk(opts), shrink_spec);
+  return rc::gen::shrink(case_spec_unshrunk(opts),
+                         [opts](const CaseSpec& s) { return shrink_spec(s, opts); });
 }
 
 namespace {
@@ -273,6 +388,27 @@ ValueSampler sampler(const Batch& b, ValueDist dist) {
 }
 
 }  // namespace
+
+void add_rising_scores(Case& c) {
+  const Batch& b = c.batch;
+  // Score term scale * (a) * (a * j / 64) = k_rise_per_tile * j / 64 on channel 0.
+  const double a = std::sqrt(k_rise_per_tile / b.softmax_scale);
+  const int d = b.head_dim;
+  for (int i = 0; i < b.num_seqs(); ++i) {
+    for (int r = 0; r < b.q_len(i); ++r) {
+      for (int h = 0; h < b.num_heads_q; ++h) {
+        float& x = c.inputs.q[(std::size_t(b.q_start(i) + r) * b.num_heads_q + h) * d];
+        x = round_to(b.dtype, float(x + a));
+      }
+    }
+    for (int j = 0; j < b.kv_len(i); ++j) {
+      for (int h = 0; h < b.num_heads_kv; ++h) {
+        float& x = c.inputs.k[(std::size_t(b.kv_start(i) + j) * b.num_heads_kv + h) * d];
+        x = round_to(b.dtype, float(x + a * j / double(k_multi_tile_rows)));
+      }
+    }
+  }
+}
 
 void refill_documents(Case& c, ValueDist dist, std::uint64_t seed, const std::vector<int>& docs) {
   const Batch& b = c.batch;
@@ -349,6 +485,7 @@ Case build_case(const CaseSpec& spec) {
     for (float& v : *x) v = round_to(b.dtype, float(garbage(rng)));
   }
   refill_documents(c, s.dist, rng(), {});
+  if (s.multi_tile) add_rising_scores(c);
 
   if (s.ids_present) {
     std::vector<std::int32_t> ids(std::size_t(b.total_q));
@@ -407,6 +544,9 @@ std::vector<std::string> features(const CaseSpec& spec, const Case& c) {
     }
   }
   if (blind) f.push_back("row sees no key");
+  bool long_doc = false;
+  for (int i = 0; i < n; ++i) long_doc = long_doc || b.kv_len(i) > k_multi_tile_rows;
+  if (long_doc) f.push_back(spec.shape.multi_tile ? "multi-tile rising scores" : "doc > 64 rows");
   return f;
 }
 

@@ -33,7 +33,24 @@ struct GenOptions {
   bool no_padding = false;  // no padding rows between or after documents
   bool ids_always = false;  // every case carries position ids
   bool same_head_dim = false;  // Dv == D only
+  // Narrowings for the sequence-parallel rows (properties/campaign.cpp
+  // options_for), so that their cases are ones the variant runs and the
+  // property judges:
+  int heads_split = 0;        // > 0: Hq divisible by it, Hkv dividing it or divisible by it
+  int min_docs = 1;           // at least this many documents
+  bool padding_rows = false;  // at least one padding row after the documents (q and kv)
+  bool gqa_only = false;      // Hq != Hkv only
 };
+
+// Multi-tile documents: with Shape::multi_tile the first document is longer
+// than k_multi_tile_rows (the kv tile of kernels/flash at D <= 64; two or
+// more of its tiles at larger D) and every document gets a rising score
+// profile: keys ramp along one channel with their position and queries lean
+// on it, so a row's running max grows by about k_rise_per_tile logits from
+// one 64-key tile to the next (an online softmax that fails to rescale its
+// accumulator errs by about e^8 on such a row).
+inline constexpr int k_multi_tile_rows = 64;
+inline constexpr double k_rise_per_tile = 8.0;
 
 
 
@@ -53,6 +70,7 @@ struct Shape {
   bool cross = false;    // documents may have Lq != Lk
   bool default_scale = true;
   int num_docs = 1;
+  bool multi_tile = false;  // see k_multi_tile_rows
 };
 
 struct DocSpec {
@@ -76,6 +94,10 @@ Case build_case(const CaseSpec& spec);
 // Draw values for the real rows of documents in `docs` (all when empty) from
 // `seed`, leaving other rows as they are (used by the isolation property).
 void refill_documents(Case& c, ValueDist dist, std::uint64_t seed, const std::vector<int>& docs);
+
+// The rising score profile of a multi-tile case (k_rise_per_tile), added to
+// the real rows of every document.
+void add_rising_scores(Case& c);
 
 // Features of a case, for RC_TAG and coverage reports.
 std::vector<std::string> features(const CaseSpec& spec, const Case& c);

@@ -395,7 +395,8 @@ void register_python(const std::string& name, py::object impl, const std::string
                            .caps = st->caps,
                            .run = [st](const Case& c, bool grads,
                                        Results<float>& out) { run_python(*st, c, grads, out); },
-                           .stats = st->stats});
+                           .stats = st->stats,
+                           .fork_safe = false});
 }
 
 // Generated cases (the fuzz generator with its options), as batch fields that

@@ -148,15 +148,20 @@ Action add_bench(CLI::App& app) {
     }
     if (!*skip_campaign) {
       props::CampaignOptions o;  // the defaults of `attncheck fuzz`
+      o.jobs = props::default_jobs();
+      o.worker_setup = simt_worker_share(o.jobs);
       std::ostringstream sink;
       const auto t0 = Clock::now();
       const auto r = props::run_campaign(builtin_registry(), o, sink);
       const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-      rusage ru{};
+      // The largest of this process and its row workers.
+      rusage ru{}, children{};
       getrusage(RUSAGE_SELF, &ru);
+      getrusage(RUSAGE_CHILDREN, &children);
+      ru.ru_maxrss = std::max(ru.ru_maxrss, children.ru_maxrss);
       std::cout << fmt::format("{:<52} {:>12.1f} {:>10}\n",
-                               fmt::format("default campaign ({} cases, {} failed)", r.total_cases,
-                                           r.total_failed),
+                               fmt::format("default campaign ({} cases, {} failed, {} jobs)",
+                                           r.total_cases, r.total_failed, o.jobs),
                                secs, "s");
       std::cout << fmt::format("{:<52} {:>12.1f} {:>10}\n", "  peak resident memory (target < 1024)",
                                double(ru.ru_maxrss) / 1024.0, "MiB");

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <algorithm>
 #include <iostream>
+#include <thread>
 
 #include "harness/cli/verbs.hpp"
 #include "harness/error.hpp"
@@ -72,6 +73,17 @@ std::vector<std::string> split_all(const std::vector<std::string>& items) {
 
 }  // namespace
 
+std::function<void()> simt_worker_share(int jobs) {
+  return [jobs] {
+    simt::Config cfg = simt::config();
+    if (cfg.workers == 0) {
+      const int hw = int(std::max(1u, std::thread::hardware_concurrency()));
+      cfg.workers = std::max(1, hw / jobs);
+      simt::set_config(cfg);
+    }
+  };
+}
+
 Action add_list(CLI::App& app) {
   return [] {
     const auto& reg = builtin_registry();
@@ -103,6 +115,7 @@ Action add_fuzz(CLI::App& app) {
     std::string save_dir;
     std::string results;
     int repeat = 0;
+    int jobs = props::default_jobs();
     bool no_progress = false;
   };
   auto o = std::make_shared<Opts>();
@@ -130,6 +143,10 @@ Action add_fuzz(CLI::App& app) {
                  "determinism campaign: P10 only, every case run N times and compared bitwise; "
                  "implementations on simt run it again under a random fiber schedule")
       ->check(CLI::Range(2, 1000));
+  app.add_option("--jobs", o->jobs,
+                 "rows run at once, each in a worker process (default: one per core; 1 runs "
+                 "every row in this process)")
+      ->check(CLI::Range(1, 256));
   app.add_flag("--no-progress", o->no_progress, "no progress bar even on a terminal");
   return [o] {
     props::CampaignOptions c;
@@ -146,18 +163,19 @@ Action add_fuzz(CLI::App& app) {
     }
     if (!o->reproduce.empty()) c.reproduce = o->reproduce;
     c.progress = !o->no_progress && isatty(STDERR_FILENO);
+    c.jobs = o->jobs;
+    c.worker_setup = simt_worker_share(o->jobs);
     const std::string save_dir =
         o->save_dir.empty() ? fmt::format("attncheck-failures/seed-{}", c.seed) : o->save_dir;
     const std::string results_path =
         !o->results.empty() ? o->results
         : c.reproduce       ? fmt::format("attncheck-results/fuzz-seed-{}-reproduce.h5", c.seed)
                             : fmt::format("attncheck-results/fuzz-seed-{}.h5", c.seed);
-    int saved = 0;
-    c.on_failure = [&](props::Row& row, const Case& shrunk) {
+    // Runs where the row runs (a worker process with --jobs > 1).
+    c.on_failure = [save_dir](props::Row& row, const Case& shrunk) {
       const Implementation& impl = builtin_registry().find(row.impl);
       try {
         row.saved_to = props::save_counterexample(save_dir, row, shrunk, impl);
-        ++saved;
       } catch (const Error& e) {
         // The failure itself is still reported; say why its file is missing.
         std::cerr << "attncheck: could not save the counterexample: " << e.what() << "\n";
@@ -218,6 +236,8 @@ Action add_fuzz(CLI::App& app) {
       }
     }
     props::print_summary(r, std::cout);
+    const auto saved = std::count_if(r.rows.begin(), r.rows.end(),
+                                     [](const props::Row& row) { return !row.saved_to.empty(); });
     if (saved > 0) {
       std::cout << fmt::format("counterexamples: {} case file(s) in {}\n", saved, save_dir);
     }

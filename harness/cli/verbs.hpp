@@ -19,6 +19,10 @@ using Action = std::function<int()>;
 // Errors are printed on stderr and turned into the exit codes above.
 int run_cli(int argc, char** argv);
 
+// A campaign's worker_setup for `jobs` row workers: simt's block workers get
+// each its share of the cores (unless a configuration chose their number).
+std::function<void()> simt_worker_share(int jobs);
+
 Action add_list(CLI::App& app);
 Action add_fuzz(CLI::App& app);
 Action add_bench(CLI::App& app);

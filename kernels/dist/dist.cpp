@@ -25,11 +25,16 @@ Support support(Variant v) {
     case Variant::Ring: return {.non_causal = true, .windows = false, .chunked = false};
     // Each query chunk against the gathered key prefix: causal masks (with
     // left windows and chunks) and no mask.
-    case Variant::AllGather: return {.non_causal = true, .windows = true, .chunked = true};
+    case Variant::AllGather:
+      return {.non_causal = true, .windows = true, .chunked = true, .windows_need_causal = true};
     // Full sequences per head after the all-to-all: every mask; document
     // boundaries come from the gathered position ids.
     case Variant::Ulysses:
-      return {.non_causal = true, .windows = true, .chunked = true, .needs_position_ids = true};
+      return {.non_causal = true,
+              .windows = true,
+              .chunked = true,
+              .needs_position_ids = true,
+              .splits_heads = true};
   }
   return {};
 }
@@ -46,10 +51,10 @@ std::optional<std::string> refusal(Variant v, int cp, const Batch& b) {
   }
   if (!sup.windows && b.mask.has_window()) return fmt::format("{}: no sliding windows", name);
   if (!sup.chunked && b.mask.chunk_size > 0) return fmt::format("{}: no chunked attention", name);
-  if (v == Variant::AllGather && !b.mask.causal && (b.mask.has_window() || b.mask.chunk_size > 0)) {
+  if (sup.windows_need_causal && !b.mask.causal && (b.mask.has_window() || b.mask.chunk_size > 0)) {
     return fmt::format("{}: windows and chunks only with causal masks", name);
   }
-  if (v == Variant::Ulysses) {
+  if (sup.splits_heads) {
     if (b.num_heads_q % cp != 0) {
       return fmt::format("{}: Hq = {} is not divisible by cp = {} (heads are split over ranks)",
                          name, b.num_heads_q, cp);

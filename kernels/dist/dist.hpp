@@ -52,6 +52,8 @@ struct Support {
   bool windows = true;
   bool chunked = true;
   bool needs_position_ids = false;
+  bool windows_need_causal = false;  // windows and chunks only with causal masks
+  bool splits_heads = false;         // heads over ranks: Hq % cp == 0, Hkv | cp or cp | Hkv
 };
 Support support(Variant v);
 // Why the variant cannot run `b` at `cp` ranks (nullopt: it runs): masks it

@@ -80,8 +80,13 @@ std::mutex g_failure_mutex;
 std::string g_last_failure;
 std::vector<std::string> g_last_races;
 
-// ---- Fiber stacks: mmap'ed with a guard page, reused per worker thread.
+// ---- Fiber stacks: mmap'ed with a guard page, kept in one process-wide
+// pool and reused by every thread that runs blocks. The sequence-parallel
+// variants launch from short-lived rank threads: a per-thread pool mapped
+// and unmapped 64 stacks per rank per case (mmap, first-touch page faults
+// and munmap were a fifth of a ring-cp8-flash case).
 struct StackPool {
+  std::mutex m;
   std::size_t size = 0;
   std::vector<void*> free;  // bases (guard page first)
   ~StackPool() {
@@ -90,36 +95,61 @@ struct StackPool {
       // Fibers left stack redzones in the shadow of this memory; unmapping
       // does not clear them, and a later mapping at the same address (a new
       // thread's stack and static TLS, where simt's __shared__ lives) would
-      // inherit them as false stack-buffer-overflows. Seen when the ranks of
-      // kernels/dist (short-lived threads) launch kernels.
+      // inherit them as false stack-buffer-overflows.
       ASAN_UNPOISON_MEMORY_REGION(p, size + page());
 #endif
       munmap(p, size + page());
     }
   }
-  static std::size_t page() { return std::size_t(sysconf(_SC_PAGESIZE)); }
+  static std::size_t page() {
+    static const std::size_t p = std::size_t(sysconf(_SC_PAGESIZE));
+    return p;
+  }
+  // A stack of `bytes` (guard page below it): a pooled one or a new mapping.
+  void* take(std::size_t bytes) {
+    {
+      std::lock_guard<std::mutex> l(m);
+      if (size != bytes) {
+        // Another stack size was configured: stacks of the old size still in
+        // use are unmapped when they come back (give()).
+        for (void* p : free) release(p, size);
+        free.clear();
+        size = bytes;
+      }
+      if (!free.empty()) {
+        void* base = free.back();
+        free.pop_back();
+        return base;
+      }
+    }
+    void* base = mmap(nullptr, bytes + page(), PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED) throw std::bad_alloc();
+    mprotect(base, page(), PROT_NONE);  // overflow faults instead of corrupting
+    return base;
+  }
+  void give(void* base, std::size_t bytes) {
+    std::lock_guard<std::mutex> l(m);
+    if (bytes != size) {
+      release(base, bytes);
+      return;
+    }
+    free.push_back(base);
+  }
+  static void release(void* base, std::size_t bytes) {
+#if defined(__SANITIZE_ADDRESS__)
+    ASAN_UNPOISON_MEMORY_REGION(base, bytes + page());
+#endif
+    munmap(base, bytes + page());
+  }
 };
-thread_local StackPool t_stacks;
+StackPool g_stacks;
 
 struct PooledStack {
   std::size_t size;
   Thread* owner = nullptr;  // told its stack bounds (AddressSanitizer annotations)
   boost::context::stack_context allocate() {
-    if (t_stacks.size != size) {
-      for (void* p : t_stacks.free) munmap(p, t_stacks.size + StackPool::page());
-      t_stacks.free.clear();
-      t_stacks.size = size;
-    }
-    void* base;
-    if (!t_stacks.free.empty()) {
-      base = t_stacks.free.back();
-      t_stacks.free.pop_back();
-    } else {
-      base = mmap(nullptr, size + StackPool::page(), PROT_READ | PROT_WRITE,
-                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-      if (base == MAP_FAILED) throw std::bad_alloc();
-      mprotect(base, StackPool::page(), PROT_NONE);  // overflow faults instead of corrupting
-    }
+    void* base = g_stacks.take(size);
     boost::context::stack_context sc;
     sc.size = size;
     sc.sp = static_cast<char*>(base) + StackPool::page() + size;
@@ -130,7 +160,7 @@ struct PooledStack {
     return sc;
   }
   void deallocate(boost::context::stack_context& sc) noexcept {
-    t_stacks.free.push_back(static_cast<char*>(sc.sp) - sc.size - StackPool::page());
+    g_stacks.give(static_cast<char*>(sc.sp) - sc.size - StackPool::page(), sc.size);
   }
 };
 
