@@ -145,11 +145,28 @@ struct StackPool {
 };
 StackPool g_stacks;
 
+// Each thread keeps the stacks its blocks released, so that making a block's
+// fibers takes no lock; they go back to the pool when the thread ends.
+struct LocalStacks {
+  std::size_t size = 0;
+  std::vector<void*> free;
+  ~LocalStacks() {
+    for (void* p : free) g_stacks.give(p, size);
+  }
+};
+thread_local LocalStacks t_stacks;
+
 struct PooledStack {
   std::size_t size;
   Thread* owner = nullptr;  // told its stack bounds (AddressSanitizer annotations)
   boost::context::stack_context allocate() {
-    void* base = g_stacks.take(size);
+    void* base;
+    if (t_stacks.size == size && !t_stacks.free.empty()) {
+      base = t_stacks.free.back();
+      t_stacks.free.pop_back();
+    } else {
+      base = g_stacks.take(size);
+    }
     boost::context::stack_context sc;
     sc.size = size;
     sc.sp = static_cast<char*>(base) + StackPool::page() + size;
@@ -160,7 +177,13 @@ struct PooledStack {
     return sc;
   }
   void deallocate(boost::context::stack_context& sc) noexcept {
-    g_stacks.give(static_cast<char*>(sc.sp) - sc.size - StackPool::page(), sc.size);
+    void* base = static_cast<char*>(sc.sp) - sc.size - StackPool::page();
+    if (t_stacks.size != sc.size) {
+      for (void* p : t_stacks.free) g_stacks.give(p, t_stacks.size);
+      t_stacks.free.clear();
+      t_stacks.size = sc.size;
+    }
+    t_stacks.free.push_back(base);
   }
 };
 
@@ -297,6 +320,11 @@ void run_block(const char* kernel, dim3 grid, dim3 block, unsigned linear_block,
     Thread& t = b.threads[i];
     t.linear = i;
     t.view = ThreadView{unflatten(i, block), b.idx, block, grid};
+  }
+  // A thread's fiber is made when it first runs: a thread that ends without
+  // waiting (every thread of a block with nothing to do, or a kernel without
+  // barriers) hands its stack, still in cache, to the next one.
+  auto start = [&](Thread& t) {
     t.fiber = boost::context::fiber(
         std::allocator_arg, PooledStack{cfg.stack_bytes, &t},
         [&t, &b, body, closure](boost::context::fiber&& sched) {
@@ -315,7 +343,8 @@ void run_block(const char* kernel, dim3 grid, dim3 block, unsigned linear_block,
           asan_start(nullptr, t_os_stack_bottom, t_os_stack_size);  // this stack ends
           return std::move(t.back);
         });
-  }
+    t.started = true;
+  };
   std::vector<unsigned> order(n);
   std::iota(order.begin(), order.end(), 0u);
   std::mt19937_64 rng(cfg.seed * 0x9E3779B97F4A7C15ull + linear_block);
@@ -328,6 +357,7 @@ void run_block(const char* kernel, dim3 grid, dim3 block, unsigned linear_block,
       Thread& t = b.threads[i];
       if (t.state != State::Runnable) continue;
       ran = true;
+      if (!t.started) start(t);
       t_thread = &t;
       t_view = &t.view;
       resume(t);
