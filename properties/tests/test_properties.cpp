@@ -340,7 +340,7 @@ TEST(Generators, CoverTheDesignFeatureList) {
         "mask causal", "mask window", "mask causal+window", "mask chunked", "mask causal+chunked",
         "float32", "bfloat16", "float16", "values gaussian", "values heavy-tail",
         "values outliers", "values large-logits", "values ties", "values activation-like",
-        "row sees no key", "custom scale"}) {
+        "row sees no key", "custom scale", "multi-tile rising scores", "doc > 64 rows"}) {
     EXPECT_GT(seen[f], 0) << "generator never produced: " << f;
   }
 }
