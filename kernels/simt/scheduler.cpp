@@ -343,7 +343,6 @@ void run_block(const char* kernel, dim3 grid, dim3 block, unsigned linear_block,
           asan_start(nullptr, t_os_stack_bottom, t_os_stack_size);  // this stack ends
           return std::move(t.back);
         });
-    t.started = true;
   };
   std::vector<unsigned> order(n);
   std::iota(order.begin(), order.end(), 0u);
@@ -357,7 +356,7 @@ void run_block(const char* kernel, dim3 grid, dim3 block, unsigned linear_block,
       Thread& t = b.threads[i];
       if (t.state != State::Runnable) continue;
       ran = true;
-      if (!t.started) start(t);
+      if (!t.fiber) start(t);  // Runnable with no fiber: never run (an ended thread is Done)
       t_thread = &t;
       t_view = &t.view;
       resume(t);

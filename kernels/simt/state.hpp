@@ -26,7 +26,6 @@ struct Thread {
   unsigned line = 0;
   unsigned warp_gen = 0;  // generation of the warp collective it waits in
   int warp_group = -1;    // index of that collective's group in its warp
-  bool started = false;         // its fiber was made (scheduler.cpp)
   boost::context::fiber fiber;  // the thread, while suspended
   boost::context::fiber back;   // the scheduler, while the thread runs
   // Its fiber stack, and AddressSanitizer's fake-stack handle across switches.
