@@ -104,6 +104,19 @@ struct Results {
   bool has_grads() const { return !dq.empty(); }
 };
 
+// The magnitudes of the terms each output element is summed from
+// (reference::oracle); they set the per-element floors of the calibrated
+// comparison (harness/compare.hpp):
+//   terms  : with P widened by the softmax's sensitivity to float32 score
+//            errors (the float32 floor);
+//   rounded: the terms a kernel rounds to the storage dtype (P, dS, O as
+//            stored in Di), unwidened, since scores are float32 and never
+//            rounded to the dtype (the dtype floor).
+struct Magnitudes {
+  Results<double> terms;
+  Results<double> rounded;
+};
+
 struct Case {
   Batch batch;
   Inputs inputs;

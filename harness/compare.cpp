@@ -24,14 +24,17 @@ std::vector<bool> element_mask(const std::vector<bool>& real_rows, std::size_t e
 
 TensorCheck compare_calibrated(const std::string& name, std::span<const float> impl,
                                std::span<const double> ref, std::span<const double> mag,
+                               std::span<const double> rounded,
                                std::span<const float> base, const std::vector<bool>& mask,
                                double rtol, double dtype_roundoff,
                                std::span<const double> base_ref, Slack slack) {
   TensorCheck c;
   if (base_ref.empty()) base_ref = ref;
+  if (rounded.empty()) rounded = mag;
   c.tensor = name;
   if (impl.size() != ref.size() || base.size() != ref.size() || mask.size() != ref.size() ||
-      (!mag.empty() && mag.size() != ref.size()) || base_ref.size() != ref.size()) {
+      (!mag.empty() && mag.size() != ref.size()) || rounded.size() != mag.size() ||
+      base_ref.size() != ref.size()) {
     c.pass = false;
     c.ratio = std::numeric_limits<double>::infinity();
     c.message = fmt::format("{}: size mismatch (impl {}, reference {}, baseline {})", name,
@@ -47,7 +50,8 @@ TensorCheck compare_calibrated(const std::string& name, std::span<const float> i
     }
   }
   const double tensor_bound = rtol * c.base_err + k_eps_f32 * max_ref + k_flt_min;
-  const double per_mag = k_eps_f32 * slack.gamma + slack.dtype * dtype_roundoff;
+  const double per_terms = k_eps_f32 * slack.gamma;
+  const double per_rounded = slack.dtype * dtype_roundoff;
   for (std::size_t e = 0; e < ref.size(); ++e) {
     if (!mask[e]) continue;
     const double x = impl[e];
@@ -72,7 +76,8 @@ TensorCheck compare_calibrated(const std::string& name, std::span<const float> i
       return c;
     }
     const double err = std::abs(x - ref[e]);
-    const double bound = tensor_bound + (mag.empty() ? 0.0 : per_mag * mag[e]);
+    const double bound =
+        tensor_bound + (mag.empty() ? 0.0 : per_terms * mag[e] + per_rounded * rounded[e]);
     const double ratio = bound > 0 ? err / bound
                                    : (err > 0 ? std::numeric_limits<double>::infinity() : 0.0);
     c.err = std::max(c.err, err);
@@ -95,20 +100,20 @@ TensorCheck compare_calibrated(const std::string& name, std::span<const float> i
 }
 
 std::vector<TensorCheck> compare_forward(const Batch& b, const Results<float>& impl,
-                                         const Results<double>& ref, const Results<double>& mag,
+                                         const Results<double>& ref, const Magnitudes& mag,
                                          const Results<float>& base,
                                          const Results<double>* base_ref, Slack slack) {
   const Results<double>& br = base_ref ? *base_ref : ref;
   const auto rq = b.real_q_rows();
   const double u = unit_roundoff(b.dtype);
   std::vector<TensorCheck> checks{
-      compare_calibrated("out", impl.out, ref.out, mag.out, base.out,
+      compare_calibrated("out", impl.out, ref.out, mag.terms.out, mag.rounded.out, base.out,
                          element_mask(rq, ref.out.size(), Layout::TokenMajor), k_rtol_forward, u, br.out, slack)};
   // An implementation that declares no LSE (Capabilities::lse) returns none.
   if (!impl.lse.empty()) {
     // LSE is float32 arithmetic on exact dtype inputs (scores are never
     // rounded to the storage dtype), so it gets no dtype floor.
-    checks.push_back(compare_calibrated("lse", impl.lse, ref.lse, mag.lse, base.lse,
+    checks.push_back(compare_calibrated("lse", impl.lse, ref.lse, mag.terms.lse, mag.rounded.lse, base.lse,
                                         element_mask(rq, ref.lse.size(), Layout::HeadMajor),
                                         k_rtol_forward, 0.0, br.lse, slack));
   }
@@ -116,7 +121,7 @@ std::vector<TensorCheck> compare_forward(const Batch& b, const Results<float>& i
 }
 
 std::vector<TensorCheck> compare_backward(const Batch& b, const Results<float>& impl,
-                                          const Results<double>& ref, const Results<double>& mag,
+                                          const Results<double>& ref, const Magnitudes& mag,
                                           const Results<float>& base,
                                           const Results<double>* base_ref, Slack slack) {
   const Results<double>& br = base_ref ? *base_ref : ref;
@@ -124,11 +129,11 @@ std::vector<TensorCheck> compare_backward(const Batch& b, const Results<float>& 
   const auto rk = b.real_kv_rows();
   const double u = unit_roundoff(b.dtype);
   return {
-      compare_calibrated("dq", impl.dq, ref.dq, mag.dq, base.dq,
+      compare_calibrated("dq", impl.dq, ref.dq, mag.terms.dq, mag.rounded.dq, base.dq,
                          element_mask(rq, ref.dq.size(), Layout::TokenMajor), k_rtol_backward, u, br.dq, slack),
-      compare_calibrated("dk", impl.dk, ref.dk, mag.dk, base.dk,
+      compare_calibrated("dk", impl.dk, ref.dk, mag.terms.dk, mag.rounded.dk, base.dk,
                          element_mask(rk, ref.dk.size(), Layout::TokenMajor), k_rtol_backward, u, br.dk, slack),
-      compare_calibrated("dv", impl.dv, ref.dv, mag.dv, base.dv,
+      compare_calibrated("dv", impl.dv, ref.dv, mag.terms.dv, mag.rounded.dv, base.dv,
                          element_mask(rk, ref.dv.size(), Layout::TokenMajor), k_rtol_backward, u, br.dv, slack),
   };
 }

@@ -31,7 +31,7 @@ struct Verdict {
 struct VerifyContext {
   Results<double> oracle;     // the float64 reference: the baseline's error is measured
                               // against it, so a wrong /expected cannot widen its bound
-  Results<double> magnitude;  // reference::oracle's term magnitudes
+  Magnitudes magnitude;  // reference::oracle's term magnitudes
   Results<float> baseline;    // same-precision baseline
   bool grads = false;
 };

@@ -43,6 +43,10 @@ const PropertyInfo& find_property(const std::string& s) {
               fmt::format("unknown property '{}'; known: {}", s, known));
 }
 
+Slack calibrated_slack(const Implementation& impl) {
+  return impl.caps.cp > 0 ? sequence_parallel_slack(impl.caps.cp) : Slack{};
+}
+
 namespace {
 
 Outcome fail(std::string msg, double ratio = std::numeric_limits<double>::infinity()) {
@@ -124,9 +128,7 @@ Outcome attribute_nondeterminism(const Implementation& impl, const Case& c, bool
 
 // Sequence-parallel implementations merge cp partial results: their bound
 // grows as harness/compare.hpp (Slack) justifies.
-Slack slack_of(const Implementation& impl) {
-  return impl.caps.cp > 0 ? sequence_parallel_slack(impl.caps.cp) : Slack{};
-}
+Slack slack_of(const Implementation& impl) { return calibrated_slack(impl); }
 
 Outcome forward(const Implementation& impl, const Case& c) {
   const auto ref = reference::oracle(c.batch, c.inputs, false);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/compare.hpp"
 #include "harness/registry.hpp"
 #include "properties/generators.hpp"
 
@@ -48,6 +49,10 @@ int determinism_runs();
 
 // Runs `impl` on `c` as the property requires and judges the result. Never
 // throws for an implementation error: that is a failure with its message.
+// The Slack of the calibrated checks (P1, P2, P8) for `impl`: sequence-
+// parallel implementations merge cp partial results (harness/compare.hpp).
+Slack calibrated_slack(const Implementation& impl);
+
 Outcome evaluate(PropertyId p, const Implementation& impl, const Case& c);
 
 // Transformations the properties use, exposed for tests.

@@ -39,7 +39,8 @@ void store(std::vector<S>& x, const Mat<S>& m, int start, int heads, int h, int 
 }  // namespace
 
 template <typename S>
-Results<S> attention_impl(const Batch& b, const Inputs& in, bool with_grads, Results<S>* mag) {
+Results<S> attention_impl(const Batch& b, const Inputs& in, bool with_grads, Results<S>* mag,
+                          Results<S>* rnd) {
   b.validate();
   validate_inputs(b, in);
   if (with_grads && in.dout.size() != b.o_elems()) {
@@ -64,6 +65,7 @@ Results<S> attention_impl(const Batch& b, const Inputs& in, bool with_grads, Res
     mag->dq.assign(with_grads ? b.q_elems() : 0, S(0));
     mag->dk.assign(with_grads ? b.k_elems() : 0, S(0));
     mag->dv.assign(with_grads ? b.v_elems() : 0, S(0));
+    *rnd = *mag;
   }
 
   for (int seq = 0; seq < b.num_seqs(); ++seq) {
@@ -89,12 +91,16 @@ Results<S> attention_impl(const Batch& b, const Inputs& in, bool with_grads, Res
     for (int g = 0; g < hkv; ++g) {
       const Mat<S> k = load<S>(in.k, k0, lk, hkv, g, d);
       const Mat<S> v = load<S>(in.v, k0, lk, hkv, g, dv);
-      Mat<S> dk_acc, dv_acc, dk_mag, dv_mag;
+      Mat<S> dk_acc, dv_acc, dk_mag, dv_mag, dk_rnd, dv_rnd;
       if (with_grads) {
         dk_acc = Mat<S>::Zero(lk, d);
         dv_acc = Mat<S>::Zero(lk, dv);
         dk_mag = Mat<S>::Zero(lk, d);
         dv_mag = Mat<S>::Zero(lk, dv);
+        if (mag) {
+          dk_rnd = Mat<S>::Zero(lk, d);
+          dv_rnd = Mat<S>::Zero(lk, dv);
+        }
       }
       for (int h = g * group; h < (g + 1) * group; ++h) {
         const Mat<S> q = load<S>(in.q, q0, lq, hq, h, d);
@@ -129,6 +135,7 @@ Results<S> attention_impl(const Batch& b, const Inputs& in, bool with_grads, Res
           const Mat<S> out_mag = w * v.cwiseAbs() +
                                  ((w - p).rowwise().sum().asDiagonal() * o.cwiseAbs());
           store(mag->out, out_mag, q0, hq, h, dv, /*add=*/false);
+          store(rnd->out, Mat<S>(p * v.cwiseAbs()), q0, hq, h, dv, /*add=*/false);
           const Vec<S> sabs = (w - p).rowwise().maxCoeff();
           for (int i = 0; i < lq; ++i) {
             mag->lse[std::size_t(h) * b.total_q + q0 + i] =
@@ -153,10 +160,15 @@ Results<S> attention_impl(const Batch& b, const Inputs& in, bool with_grads, Res
           const Mat<S> dout_abs = dout.cwiseAbs();
           Mat<S> ds_abs = dout_abs * v.cwiseAbs().transpose();
           ds_abs.colwise() += dout_abs.cwiseProduct(o.cwiseAbs()).rowwise().sum();
+          const Mat<S> ds_rnd = ds_abs.cwiseProduct(p);
           ds_abs = ds_abs.cwiseProduct(w);
-          store(mag->dq, Mat<S>((ds_abs * k.cwiseAbs()) * scale), q0, hq, h, d, /*add=*/false);
-          dk_mag.noalias() += (ds_abs.transpose() * q.cwiseAbs()) * scale;
+          const Mat<S> k_abs = k.cwiseAbs(), q_abs = q.cwiseAbs();
+          store(mag->dq, Mat<S>((ds_abs * k_abs) * scale), q0, hq, h, d, /*add=*/false);
+          dk_mag.noalias() += (ds_abs.transpose() * q_abs) * scale;
           dv_mag.noalias() += w.transpose() * dout_abs;
+          store(rnd->dq, Mat<S>((ds_rnd * k_abs) * scale), q0, hq, h, d, /*add=*/false);
+          dk_rnd.noalias() += (ds_rnd.transpose() * q_abs) * scale;
+          dv_rnd.noalias() += p.transpose() * dout_abs;
         }
       }
       if (with_grads) {
@@ -165,6 +177,8 @@ Results<S> attention_impl(const Batch& b, const Inputs& in, bool with_grads, Res
         if (mag) {
           store(mag->dk, dk_mag, k0, hkv, g, d, /*add=*/false);
           store(mag->dv, dv_mag, k0, hkv, g, dv, /*add=*/false);
+          store(rnd->dk, dk_rnd, k0, hkv, g, d, /*add=*/false);
+          store(rnd->dv, dv_rnd, k0, hkv, g, dv, /*add=*/false);
         }
       }
     }
@@ -174,12 +188,12 @@ Results<S> attention_impl(const Batch& b, const Inputs& in, bool with_grads, Res
 
 template <typename S>
 Results<S> attention(const Batch& b, const Inputs& in, bool with_grads) {
-  return attention_impl<S>(b, in, with_grads, nullptr);
+  return attention_impl<S>(b, in, with_grads, nullptr, nullptr);
 }
 
 Oracle oracle(const Batch& b, const Inputs& in, bool with_grads) {
   Oracle o;
-  o.value = attention_impl<double>(b, in, with_grads, &o.magnitude);
+  o.value = attention_impl<double>(b, in, with_grads, &o.magnitude.terms, &o.magnitude.rounded);
   return o;
 }
 

@@ -17,7 +17,8 @@ namespace attncheck::reference {
 template <typename S>
 Results<S> attention(const Batch& batch, const Inputs& inputs, bool with_grads);
 
-// Magnitudes of the terms each output element is summed from, in float64:
+// Magnitudes of the terms each output element is summed from, in float64
+// (`magnitude.terms`):
 // the same products taken on absolute values, with P widened to
 // W = P (1 + |s|_abs), |s|_abs = scale |Q| |K|^T, because a float32 score
 // carries an error of order eps * |s|_abs that P inherits relatively:
@@ -27,9 +28,11 @@ Results<S> attention(const Batch& batch, const Inputs& inputs, bool with_grads);
 // A float32 computation of an element cannot be trusted below
 // eps_f32 * magnitude, whatever its summation order: where terms cancel
 // (a row that sees one key has dS = 0 exactly) this is the noise floor.
+// `magnitude.rounded` is the same with P (not W) everywhere: the terms a
+// kernel rounds to the storage dtype.
 struct Oracle {
-  Results<double> value;      // the float64 reference
-  Results<double> magnitude;  // term magnitudes of each element (above)
+  Results<double> value;  // the float64 reference
+  Magnitudes magnitude;   // term magnitudes of each element (above)
 };
 Oracle oracle(const Batch& batch, const Inputs& inputs, bool with_grads);
 

@@ -13,6 +13,7 @@
 #include "harness/registry.hpp"
 #include "properties/campaign.hpp"
 #include "properties/generators.hpp"
+#include "properties/sensitivity.hpp"
 #include "reference/attention.hpp"
 
 namespace attncheck::cli {
@@ -58,6 +59,37 @@ Case one_document(int len, int heads, int d) {
   return c;
 }
 
+// The calibrated checks' sensitivity (properties/sensitivity.hpp): per dtype
+// and tensor, the single-element error that flips P1/P2, beside the
+// same-precision baseline's max error on the same cases.
+void print_sensitivity(const Implementation& impl, const props::SensitivityOptions& o) {
+  const auto t0 = Clock::now();
+  const auto rows = props::measure_sensitivity(impl, o);
+  const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::cout << fmt::format(
+      "\nsensitivity: one element of {}'s output moved by e * max|X| (X the reference tensor);\n"
+      "e at which the verdict flips (worse direction) vs the baseline's max error / max|X|\n"
+      "({} cases per dtype, seed {}, buffers <= {} rows; FA2's rule: flip about 2x baseline)\n",
+      impl.name, o.cases, o.seed, o.gen.max_tokens);
+  std::cout << fmt::format("{:<9} {:<4} {:<3} {:>5} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8} {:>6} {:>5} {:>7} {:>5} {:>6} {:>6}\n",
+                           "dtype", "X", "P", "cases", "flip med", "flip max", "base med",
+                           "base max", "ratio md", "ratio 90", "exact", "alarm", "rule md", "alarm", "u used",
+                           "e used");
+  for (const auto& r : rows) {
+    std::cout << fmt::format(
+        "{:<9} {:<4} {:<3} {:>5} {:>10.3e} {:>10.3e} {:>10.3e} {:>10.3e} {:>8.2f} {:>8.2f} {:>6} {:>5} {:>7.2f} {:>5} {:>6.3f} {:>6.3f}\n",
+        to_string(r.dtype), r.tensor, r.property, r.cases, r.flip_median, r.flip_max,
+        r.base_median, r.base_max, r.ratio_median, r.ratio_p90,
+        r.exact_baseline, r.false_alarms, r.rule_ratio_median,
+        r.rule_alarms, r.dtype_floor_use, r.gamma_floor_use);
+  }
+  std::cout << fmt::format(
+      "({:.1f} s. ratio: flip / base per case; exact: cases left out because the baseline was exact\n"
+      "(ratio undefined); alarm: the unchanged output failed; rule md / alarm: the same with rtol x\n"
+      "baseline alone; u used / e used: the largest share of the dtype / float32 floor any case needed)\n\n",
+      secs);
+}
+
 }  // namespace
 
 Action add_bench(CLI::App& app) {
@@ -69,7 +101,25 @@ Action add_bench(CLI::App& app) {
   app.add_option("--impl", *impls,
                  "implementations to time on the CI cases (comma-separated; default all); "
                  "py:MODULE:ATTR times a Python implementation through the bridge");
-  return [skip_campaign, reps, impls] {
+  auto sens = std::make_shared<props::SensitivityOptions>();
+  sens->gen.max_tokens = 256;
+  auto sens_impl = std::make_shared<std::string>("flash");
+  auto skip_sens = std::make_shared<bool>(false);
+  auto only_sens = std::make_shared<bool>(false);
+  app.add_flag("--skip-sensitivity", *skip_sens, "do not measure the calibrated checks' sensitivity");
+  app.add_flag("--sensitivity-only", *only_sens, "measure the sensitivity and nothing else");
+  app.add_option("--sensitivity-impl", *sens_impl,
+                 "the correct implementation whose outputs get the injected error")
+      ->capture_default_str();
+  app.add_option("--sensitivity-cases", sens->cases, "generated cases per dtype")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  app.add_option("--sensitivity-seed", sens->seed, "seed of the generated cases")->capture_default_str();
+  return [skip_campaign, reps, impls, sens, sens_impl, skip_sens, only_sens] {
+    if (*only_sens) {
+      print_sensitivity(builtin_registry().find(*sens_impl), *sens);
+      return k_exit_ok;
+    }
     std::vector<const Implementation*> timed;
     for (const auto& item : *impls) {
       std::size_t start = 0;
@@ -146,6 +196,7 @@ Action add_bench(CLI::App& app) {
         }
       }
     }
+    if (!*skip_sens) print_sensitivity(builtin_registry().find(*sens_impl), *sens);
     if (!*skip_campaign) {
       props::CampaignOptions o;  // the defaults of `attncheck fuzz`
       o.jobs = props::default_jobs();

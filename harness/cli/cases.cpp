@@ -340,8 +340,8 @@ CheckRow reference_regression(const Case& c, const Results<double>& expected,
       {"out", {&now.value.out, &expected.out}}, {"lse", {&now.value.lse, &expected.lse}},
       {"dq", {&now.value.dq, &expected.dq}},    {"dk", {&now.value.dk, &expected.dk}},
       {"dv", {&now.value.dv, &expected.dv}}};
-  const std::vector<double>* mags[] = {&now.magnitude.out, &now.magnitude.lse, &now.magnitude.dq,
-                                       &now.magnitude.dk, &now.magnitude.dv};
+  const std::vector<double>* mags[] = {&now.magnitude.terms.out, &now.magnitude.terms.lse, &now.magnitude.terms.dq,
+                                       &now.magnitude.terms.dk, &now.magnitude.terms.dv};
   double worst = 0.0;
   for (std::size_t k = 0; k < 5; ++k) {
     const auto& [a, b] = t[k].second;

@@ -191,13 +191,13 @@ Refs refs(const Case& c, bool grads) {
 // Calibrated check of one tensor of a hand-built case with the hand masks.
 TensorCheck check_out(const Built& bt, const Refs& r, const std::vector<float>& impl) {
   const Batch& b = bt.c.batch;
-  return compare_calibrated("out", impl, r.oracle.value.out, r.oracle.magnitude.out, r.base.out,
+  return compare_calibrated("out", impl, r.oracle.value.out, r.oracle.magnitude.terms.out, r.oracle.magnitude.rounded.out, r.base.out,
                             token_mask(bt.real_q, b.num_heads_q * b.head_dim_v), k_rtol_forward,
                             unit_roundoff(b.dtype));
 }
 TensorCheck check_lse(const Built& bt, const Refs& r, const std::vector<float>& impl) {
   const Batch& b = bt.c.batch;
-  return compare_calibrated("lse", impl, r.oracle.value.lse, r.oracle.magnitude.lse, r.base.lse,
+  return compare_calibrated("lse", impl, r.oracle.value.lse, r.oracle.magnitude.terms.lse, r.oracle.magnitude.rounded.lse, r.base.lse,
                             head_mask(bt.real_q, b.num_heads_q), k_rtol_forward,
                             unit_roundoff(b.dtype));
 }
@@ -206,7 +206,9 @@ TensorCheck check_dq(const Built& bt, const Refs& r, const std::vector<float>& i
   const Batch& b = bt.c.batch;
   const std::vector<double> none;
   return compare_calibrated("dq", impl, r.oracle.value.dq,
-                            with_floor ? std::span<const double>(r.oracle.magnitude.dq)
+                            with_floor ? std::span<const double>(r.oracle.magnitude.terms.dq)
+                                       : std::span<const double>(none),
+                            with_floor ? std::span<const double>(r.oracle.magnitude.rounded.dq)
                                        : std::span<const double>(none),
                             r.base.dq, token_mask(bt.real_q, b.num_heads_q * b.head_dim),
                             k_rtol_backward, unit_roundoff(b.dtype));
@@ -387,10 +389,38 @@ TEST(CompareCalibrated, PaddingRowsAreIgnored) {
 TEST(CompareCalibrated, SizeMismatchFails) {
   const std::vector<float> impl(3, 0.0f), base(4, 0.0f);
   const std::vector<double> ref(4, 0.0);
-  const TensorCheck c = compare_calibrated("x", impl, ref, {}, base, std::vector<bool>(4, true),
+  const TensorCheck c = compare_calibrated("x", impl, ref, {}, {}, base, std::vector<bool>(4, true),
                                            k_rtol_forward, 0.0);
   EXPECT_FALSE(c.pass);
   EXPECT_TRUE(contains(c.message, "size mismatch"));
+}
+
+// The dtype floor's magnitudes are the terms without the score widening:
+// every |X| is at most its rounded terms (|sum| <= sum of |terms|), which are
+// at most the widened terms, and strictly less where scores are not zero.
+TEST(OracleMagnitudes, RoundedTermsBoundTheValueAndStayBelowTheWidenedTerms) {
+  for (DType dt : {DType::Float32, DType::BFloat16}) {
+    const Built bt = causal_cross(dt);
+    const auto o = reference::oracle(bt.c.batch, bt.c.inputs, true);
+    const std::pair<const char*, const std::vector<double>*> t[][3] = {
+        {{"out", &o.value.out}, {"", &o.magnitude.rounded.out}, {"", &o.magnitude.terms.out}},
+        {{"dq", &o.value.dq}, {"", &o.magnitude.rounded.dq}, {"", &o.magnitude.terms.dq}},
+        {{"dk", &o.value.dk}, {"", &o.magnitude.rounded.dk}, {"", &o.magnitude.terms.dk}},
+        {{"dv", &o.value.dv}, {"", &o.magnitude.rounded.dv}, {"", &o.magnitude.terms.dv}}};
+    for (const auto& row : t) {
+      const auto& x = *row[0].second;
+      const auto& rnd = *row[1].second;
+      const auto& terms = *row[2].second;
+      ASSERT_EQ(rnd.size(), x.size()) << row[0].first;
+      int strictly_below = 0;
+      for (std::size_t e = 0; e < x.size(); ++e) {
+        EXPECT_LE(std::abs(x[e]), rnd[e] * (1 + 1e-12) + 1e-300) << row[0].first << "[" << e << "]";
+        EXPECT_LE(rnd[e], terms[e] * (1 + 1e-12)) << row[0].first << "[" << e << "]";
+        if (rnd[e] < 0.99 * terms[e]) ++strictly_below;
+      }
+      EXPECT_GT(strictly_below, 0) << row[0].first << ": the rounded terms equal the widened ones";
+    }
+  }
 }
 
 TEST(CompareCalibrated, MagnitudeFloorAdmitsFloat32NoiseWhereTermsCancel) {
@@ -402,7 +432,7 @@ TEST(CompareCalibrated, MagnitudeFloorAdmitsFloat32NoiseWhereTermsCancel) {
   const Batch& b = bt.c.batch;
   const Refs r = refs(bt.c, true);
   const auto& ref = r.oracle.value.dq;
-  const auto& mag = r.oracle.magnitude.dq;
+  const auto& mag = r.oracle.magnitude.terms.dq;
   std::vector<std::size_t> row_elems;
   for (int h = 0; h < b.num_heads_q; ++h) {
     for (int c = 0; c < b.head_dim; ++c) {
@@ -441,15 +471,16 @@ TEST(CompareCalibrated, MagnitudeFloorAdmitsFloat32NoiseWhereTermsCancel) {
   EXPECT_TRUE(contains(big.message, "dq: error"));
   // The bound at that element is exactly compare.hpp's formula:
   // rtol x baseline error + eps_f32 x max|ref| + FLT_MIN
-  //   + (k_gamma x eps_f32 + k_dtype x u_dtype) x mag.
+  //   + k_gamma x eps_f32 x mag + k_dtype x u_dtype x rounded.
   const auto mask = token_mask(bt.real_q, b.num_heads_q * b.head_dim);
   double base_err = 0.0;
   for (std::size_t e = 0; e < ref.size(); ++e) {
     if (mask[e]) base_err = std::max(base_err, std::abs(double(r.base.dq[e]) - ref[e]));
   }
   const double want = k_rtol_backward * base_err + k_eps_f32 * max_abs(ref, mask) + k_flt_min +
-                      (k_gamma * k_eps_f32 + k_dtype * unit_roundoff(b.dtype)) *
-                          mag[std::size_t(big.worst)];
+                      k_gamma * k_eps_f32 * mag[std::size_t(big.worst)] +
+                      k_dtype * unit_roundoff(b.dtype) *
+                          r.oracle.magnitude.rounded.dq[std::size_t(big.worst)];
   EXPECT_NEAR(big.bound, want, 1e-12 * want);
   EXPECT_DOUBLE_EQ(big.base_err, base_err);
 }

@@ -285,7 +285,41 @@ def coverage(c, out_dir):
                    "document lengths against the tile edges the generator aims at.")]
     if c["coverage"]:
         body.append(table(["feature", "cases"], c["coverage"], numeric={1}))
+    body += applicability(c["rows"])
     return section("coverage", "\n".join(body))
+
+
+# A property applies to a generated case unless the implementation declines
+# it (skipped); below this share a row checks too little of what it generated.
+APPLY_TARGET = 0.9
+
+
+def applicability(rows):
+    """Per implementation and property: cases judged / cases generated."""
+    codes = []
+    cells = {}
+    for r in rows:
+        if r["code"] not in codes:
+            codes.append(r["code"])
+        cells.setdefault(r["impl"], {})[r["code"]] = (r["cases"] - r["skipped"], r["cases"])
+    codes.sort(key=lambda code: (len(code), code))
+    out, classes = [], []
+    for impl, by_code in cells.items():
+        row, low = [impl], False
+        for code in codes:
+            if code not in by_code:
+                row.append("")
+                continue
+            applied, generated = by_code[code]
+            share = applied / generated if generated else 0.0
+            row.append(f"{applied}/{generated} ({100 * share:.0f}%)")
+            low = low or (generated > 0 and share < APPLY_TARGET)
+        out.append(row)
+        classes.append("fail" if low else "")
+    caption = (f"<p>Cases that apply: per implementation and property, the generated cases the property "
+               f"judged (the rest were skipped: outside what the implementation declares). Rows with a "
+               f"property below {100 * APPLY_TARGET:.0f}% are marked.</p>")
+    return [caption, table(["implementation"] + codes, out, classes=classes)]
 
 
 def timings(c, out_dir):

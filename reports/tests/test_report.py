@@ -72,6 +72,10 @@ class ReportTest(unittest.TestCase):
         self.assertIn("Overall: PASS", text)
         self.assertIn("No property failed.", text)
         self.assertIn("no backward for this dtype", text)  # skip reasons are listed
+        # Cases that apply: reference-f32 skipped 2 of its 8 P2 cases.
+        self.assertIn("Cases that apply", text)
+        self.assertIn("6/8 (75%)", text)
+        self.assertIn("8/8 (100%)", text)
         self.assertEqual({i["src"] for i in page.imgs},
                          {"verdicts.png", "ratios.png", "coverage.png", "timings.png"})
         self.assertIn("Not in this results file: /golden, /loss, /zoo", text)
