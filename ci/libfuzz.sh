@@ -41,25 +41,19 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/attncheck-libfuzz.XXXXXX")
 scratch="${work}"
 [ -d /dev/shm ] && [ -w /dev/shm ] && scratch=$(mktemp -d /dev/shm/attncheck-libfuzz.XXXXXX)
 trap 'rm -rf "${work}" "${scratch}"' EXIT
-status=0
-summary=()
-for target in "${targets[@]}"; do
-  bin="build/fuzz/bin/${target}"
-  seeds="harness/fuzz/corpus/${target}"
-  if [ ! -x "${bin}" ] || [ ! -d "${seeds}" ]; then
-    echo "libfuzz: unknown target ${target} (no ${bin} or ${seeds})" >&2
-    status=1
-    continue
-  fi
-  corpus="${work}/${target}"
-  artifacts="${root}/build/fuzz/artifacts/${target}"
+# One target: fuzz it for ${seconds} s; its summary line goes to
+# ${work}/${target}.line and its exit status to ${work}/${target}.rc.
+run_target() {
+  local target=$1
+  local bin="build/fuzz/bin/${target}"
+  local corpus="${work}/${target}"
+  local artifacts="${root}/build/fuzz/artifacts/${target}"
   mkdir -p "${corpus}" "${artifacts}"
-  cp -R "${seeds}/." "${corpus}/"
-  extra=()
+  cp -R "harness/fuzz/corpus/${target}/." "${corpus}/"
+  local extra=()
   [ -f "harness/fuzz/${target}.dict" ] && extra+=("-dict=harness/fuzz/${target}.dict")
-  log="${work}/${target}.log"
-  echo "== ${target}: $(ls "${seeds}" | wc -l) seeds, ${seconds} s"
-  rc=0
+  local log="${work}/${target}.log"
+  local rc=0
   ATTNCHECK_FUZZ_TMPDIR="${scratch}" \
   ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}" \
   UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
@@ -67,6 +61,7 @@ for target in "${targets[@]}"; do
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="${artifacts}/" \
     "${extra[@]}" "${corpus}" >"${log}" 2>&1 || rc=$?
   # The last status line: "#N DONE cov: C ft: F corp: ... exec/s: E rss: R".
+  local last execs rate cov ft corp line crash
   last=$(grep -E '^#[0-9]+' "${log}" | tail -n 1 || true)
   # (after a crash libFuzzer prints its final stats twice: the last ones)
   execs=$(grep -Eo 'stat::number_of_executed_units: +[0-9]+' "${log}" | tail -n 1 | grep -Eo '[0-9]+$' || true)
@@ -76,11 +71,38 @@ for target in "${targets[@]}"; do
   corp=$(grep -Eo 'corp: [0-9]+/[0-9A-Za-z]+' <<<"${last}" | cut -d' ' -f2 || true)
   line="${target}: ${execs:-?} execs, ${rate:-?} exec/s, cov ${cov:-?}, ft ${ft:-?}, corpus ${corp:-?}"
   if [ "${rc}" -ne 0 ]; then
-    status=1
-    tail -n 60 "${log}"
     crash=$(grep -Eo "Test unit written to [^ ]+" "${log}" | tail -n 1 | sed 's/^Test unit written to //' || true)
-    line="${line}: FAILED (exit ${rc}); crash input: ${crash:-none written, see the log above}"
-    echo "libfuzz: ${target} failed; reproduce with: ${bin} ${crash:-<input>}" >&2
+    line="${line}: FAILED (exit ${rc}); crash input: ${crash:-none written, see the log above}; reproduce with: ${bin} ${crash:-<input>}"
+  fi
+  echo "${line}" >"${work}/${target}.line"
+  echo "${rc}" >"${work}/${target}.rc"
+}
+
+# Each target is one single-threaded process with a fixed time budget: up to
+# one per core at once, each with the whole of its ${seconds} s.
+status=0
+summary=()
+started=()
+for target in "${targets[@]}"; do
+  if [ ! -x "build/fuzz/bin/${target}" ] || [ ! -d "harness/fuzz/corpus/${target}" ]; then
+    echo "libfuzz: unknown target ${target} (no build/fuzz/bin/${target} or harness/fuzz/corpus/${target})" >&2
+    status=1
+    continue
+  fi
+  while [ "$(jobs -rp | wc -l)" -ge "${jobs}" ]; do wait -n || true; done
+  echo "== ${target}: $(ls "harness/fuzz/corpus/${target}" | wc -l) seeds, ${seconds} s"
+  run_target "${target}" &
+  started+=("${target}")
+done
+wait || true
+for target in "${started[@]}"; do
+  rc=$(cat "${work}/${target}.rc" 2>/dev/null || echo 1)
+  line=$(cat "${work}/${target}.line" 2>/dev/null || echo "${target}: no result (the fuzzing process did not finish)")
+  if [ "${rc}" -ne 0 ]; then
+    status=1
+    echo "== ${target} failed: the last lines of its log"
+    tail -n 60 "${work}/${target}.log" || true
+    echo "libfuzz: ${line}" >&2
   fi
   echo "${line}"
   summary+=("${line}")

@@ -423,7 +423,8 @@ Outcome gqa_mha(const Implementation& impl, const Case& c, bool grads) {
   Results<float> hs = g;
   hs.dk = summed(h.dk, b.head_dim);
   hs.dv = summed(h.dv, b.head_dim_v);
-  Outcome o = judge(compare_backward(b, hs, ref.value, ref.magnitude, base, nullptr, slack_of(impl)));
+  Outcome o = judge(compare_backward(b, hs, ref.value, ref.magnitude, base, nullptr,
+                                     group_sum_slack(slack_of(impl), group)));
   if (o.status == Status::Fail) o.message = "MHA dK/dV summed over the group: " + o.message;
   return o;
 }

@@ -36,13 +36,13 @@ __global__ void __launch_bounds__(k_rows_per_block) flash_bwd_dkdv_kernel(const 
   const int kvh = blockIdx.y;
   const kernels::SeqlenInfo s(p.cu_seqlens_q, p.cu_seqlens_kv, p.cu_seqlens_q_padded,
                               p.cu_seqlens_kv_padded, blockIdx.z);
-  const int n0 = blockIdx.x * k_rows_per_block;
+  const int n0 = int(blockIdx.x * blockDim.x);
   if (n0 >= s.kv_len) return;  // the whole block
   const int d = p.head_dim, dv = p.head_dim_v;
   const int group = p.heads_q / p.heads_kv;
   const int j = n0 + int(threadIdx.x);
   const bool active = j < s.kv_len;
-  const int n_end = min(n0 + k_rows_per_block, s.kv_len);
+  const int n_end = min(n0 + int(blockDim.x), s.kv_len);
   const kernels::KeyRange rows = kernels::queries_seeing(p.mask, n0, n_end, s.q_len, s.kv_len);
 
   const T* q = static_cast<const T*>(p.q);
@@ -50,27 +50,32 @@ __global__ void __launch_bounds__(k_rows_per_block) flash_bwd_dkdv_kernel(const 
   const T* v = static_cast<const T*>(p.v);
   const T* dout = static_cast<const T*>(p.dout);
   const long long kv_row = (long long)(s.kv_start + j) * p.heads_kv + kvh;
+  // Only the first d (dv) entries are ever read.
   float k_row[kD], v_row[kD], dk[kD], dvv[kD];
-  for (int c = 0; c < kD; ++c) {
-    k_row[c] = active && c < d ? to_float(k[kv_row * d + c]) : 0.0f;
-    v_row[c] = active && c < dv ? to_float(v[kv_row * dv + c]) : 0.0f;
+  for (int c = 0; c < d; ++c) {
+    k_row[c] = active ? to_float(k[kv_row * d + c]) : 0.0f;
     dk[c] = 0.0f;
+  }
+  for (int c = 0; c < dv; ++c) {
+    v_row[c] = active ? to_float(v[kv_row * dv + c]) : 0.0f;
     dvv[c] = 0.0f;
   }
   for (int g = 0; g < group; ++g) {  // fixed order: deterministic GQA sums
     const int h = kvh * group + g;
     for (int m0 = rows.lo; m0 < rows.hi; m0 += kM) {
       __syncthreads();
-      for (int e = threadIdx.x; e < kM * kD; e += blockDim.x) {
-        const int r = e / kD, c = e % kD, i = m0 + r;
+      // Rows m0 + r < rows.hi and columns below D (Dv) are the ones read.
+      const int tile_m = min(kM, rows.hi - m0), w = max(d, dv);
+      for (int e = threadIdx.x; e < tile_m * w; e += blockDim.x) {
+        const int r = e / w, c = e % w, i = m0 + r;
         const long long row = (long long)(s.q_start + i) * p.heads_q + h;
-        q_tile[r][c] = i < rows.hi && c < d ? to_float(q[row * d + c]) : 0.0f;
-        do_tile[r][c] = i < rows.hi && c < dv ? to_float(dout[row * dv + c]) : 0.0f;
+        if (c < d) q_tile[r][c] = to_float(q[row * d + c]);
+        if (c < dv) do_tile[r][c] = to_float(dout[row * dv + c]);
       }
-      for (int r = threadIdx.x; r < kM; r += blockDim.x) {
+      for (int r = threadIdx.x; r < tile_m; r += blockDim.x) {
         const int i = m0 + r;
-        lse_tile[r] = i < rows.hi ? p.lse[(long long)h * p.total_q + s.q_start + i] : 0.0f;
-        di_tile[r] = i < rows.hi ? p.workspace[(long long)h * p.total_q + s.q_start + i] : 0.0f;
+        lse_tile[r] = p.lse[(long long)h * p.total_q + s.q_start + i];
+        di_tile[r] = p.workspace[(long long)h * p.total_q + s.q_start + i];
       }
       __syncthreads();
       if (!active) continue;
@@ -111,12 +116,13 @@ __global__ void __launch_bounds__(k_rows_per_block) flash_bwd_dq_kernel(const Bw
   const T* q = static_cast<const T*>(p.q);
   const T* dout = static_cast<const T*>(p.dout);
   const long long q_row_index = (long long)(s.q_start + i) * p.heads_q + h;
+  // Only the first d (dv) entries are ever read.
   float q_row[kD], do_row[kD], dq[kD];
-  for (int c = 0; c < kD; ++c) {
-    q_row[c] = active && c < d ? to_float(q[q_row_index * d + c]) : 0.0f;
-    do_row[c] = active && c < dv ? to_float(dout[q_row_index * dv + c]) : 0.0f;
+  for (int c = 0; c < d; ++c) {
+    q_row[c] = active ? to_float(q[q_row_index * d + c]) : 0.0f;
     dq[c] = 0.0f;
   }
+  for (int c = 0; c < dv; ++c) do_row[c] = active ? to_float(dout[q_row_index * dv + c]) : 0.0f;
   const float lse = active ? p.lse[(long long)h * p.total_q + s.q_start + i] : 0.0f;
   const float di = active ? p.workspace[(long long)h * p.total_q + s.q_start + i] : 0.0f;
   for (int n0 = t.n_begin; n0 < t.n_end; n0 += kN) {
@@ -150,7 +156,6 @@ cudaError_t backward(const BwdParams& p, cudaStream_t stream) {
     return cudaErrorInvalidValue;
   }
   return detail::dispatch(p, [&]<typename T, int kD>() -> cudaError_t {
-    const int rows = detail::k_rows_per_block;
     const long long q_rows = (long long)p.total_q * p.heads_q;
     if (q_rows > 0) {
       ATTNCHECK_LAUNCH((detail::dot_do_o_kernel<T>), dim3(unsigned((q_rows + 127) / 128)), dim3(128),
@@ -158,12 +163,14 @@ cudaError_t backward(const BwdParams& p, cudaStream_t stream) {
       if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
     }
     if (p.batch > 0 && p.max_seqlen_kv > 0) {
+      const int rows = detail::rows_per_block(p.max_seqlen_kv);
       ATTNCHECK_LAUNCH((detail::flash_bwd_dkdv_kernel<T, kD>),
                        dim3((p.max_seqlen_kv + rows - 1) / rows, p.heads_kv, p.batch), dim3(rows), 0,
                        stream, p);
       if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
     }
     if (p.batch > 0 && p.max_seqlen_q > 0) {
+      const int rows = detail::rows_per_block(p.max_seqlen_q);
       ATTNCHECK_LAUNCH((detail::flash_bwd_dq_kernel<T, kD>),
                        dim3((p.max_seqlen_q + rows - 1) / rows, p.heads_q, p.batch), dim3(rows), 0,
                        stream, p);

@@ -31,6 +31,15 @@ template <> __device__ __forceinline__ __half from_float<__half>(float x) { retu
 // Threads per block: one query row (forward, dQ) or one key row (dK, dV) each.
 inline constexpr int k_rows_per_block = 64;
 
+// Threads (rows) per block of a launch over sequences of at most `max_len`
+// rows: k_rows_per_block, or fewer when every sequence is shorter, so that a
+// launch over short shards (sequence parallelism at cp 8) does not run 64
+// threads per block to fill a few rows. The kernels take their row tile
+// from blockDim.x.
+__host__ __device__ inline int rows_per_block(int max_len) {
+  return max_len < k_rows_per_block ? (max_len > 0 ? max_len : 1) : k_rows_per_block;
+}
+
 // Rows of the other operand staged in shared memory per step: two
 // [rows][kD] float tiles stay at 32 KiB, under the 48 KiB static limit.
 template <int kD>
@@ -55,13 +64,13 @@ struct QueryTile {
           blockIdx.z),
         h(blockIdx.y),
         kvh(h / (p.heads_q / p.heads_kv)),
-        m0(blockIdx.x * k_rows_per_block),
+        m0(int(blockIdx.x * blockDim.x)),
         i(m0 + int(threadIdx.x)),
         active(i < s.q_len) {
     if (empty()) return;
     // The interval ends are monotone in the row: the tile's first and last
     // rows bound the keys of all of them.
-    const int m_last = min(m0 + k_rows_per_block, s.q_len) - 1;
+    const int m_last = min(m0 + int(blockDim.x), s.q_len) - 1;
     n_begin = p.mask.keys(m0, s.q_len, s.kv_len).lo;
     n_end = p.mask.keys(m_last, s.q_len, s.kv_len).hi;
     if (active) mine = p.mask.keys(i, s.q_len, s.kv_len);
@@ -70,18 +79,22 @@ struct QueryTile {
   __device__ bool empty() const { return m0 >= s.q_len; }
 };
 
-// Stages keys [n0, n0 + kN) of kv head `kvh` (zeros past n_end and past D/Dv)
-// into shared-memory tiles, all threads of the block cooperating.
+// Stages keys [n0, min(n0 + kN, n_end)) of kv head `kvh`, columns below D
+// (K) and Dv (V), into shared-memory tiles, all threads of the block
+// cooperating. The rest of the tiles is left as it was: the kernels read
+// only keys below n_end and columns below D (Dv).
 template <typename T, int kN, int kD>
 __device__ void load_kv_tile(const FwdParams& p, const kernels::SeqlenInfo& s, int kvh, int n0,
                              int n_end, float (&k_tile)[kN][kD], float (&v_tile)[kN][kD]) {
   const T* k = static_cast<const T*>(p.k);
   const T* v = static_cast<const T*>(p.v);
-  for (int e = threadIdx.x; e < kN * kD; e += blockDim.x) {
-    const int r = e / kD, c = e % kD, j = n0 + r;
-    const long long row = (long long)(s.kv_start + j) * p.heads_kv + kvh;
-    k_tile[r][c] = j < n_end && c < p.head_dim ? to_float(k[row * p.head_dim + c]) : 0.0f;
-    v_tile[r][c] = j < n_end && c < p.head_dim_v ? to_float(v[row * p.head_dim_v + c]) : 0.0f;
+  const int d = p.head_dim, dv = p.head_dim_v, w = max(d, dv);
+  const int rows = min(kN, n_end - n0);
+  for (int e = threadIdx.x; e < rows * w; e += blockDim.x) {
+    const int r = e / w, c = e % w;
+    const long long row = (long long)(s.kv_start + n0 + r) * p.heads_kv + kvh;
+    if (c < d) k_tile[r][c] = to_float(k[row * d + c]);
+    if (c < dv) v_tile[r][c] = to_float(v[row * dv + c]);
   }
 }
 

@@ -19,12 +19,13 @@ __global__ void __launch_bounds__(k_rows_per_block) flash_fwd_kernel(const FwdPa
   const int h = t.h, i = t.i;
   const bool active = t.active;
   const T* q = static_cast<const T*>(p.q);
+  // Only the first d (dv) entries are ever read.
   float q_row[kD];
   float acc[kD];
-  for (int c = 0; c < kD; ++c) {
-    q_row[c] = active && c < d ? to_float(q[((long long)(s.q_start + i) * p.heads_q + h) * d + c]) : 0.0f;
-    acc[c] = 0.0f;
+  for (int c = 0; c < d; ++c) {
+    q_row[c] = active ? to_float(q[((long long)(s.q_start + i) * p.heads_q + h) * d + c]) : 0.0f;
   }
+  for (int c = 0; c < dv; ++c) acc[c] = 0.0f;
   kernels::OnlineSoftmax sm;
   for (int n0 = t.n_begin; n0 < t.n_end; n0 += kN) {
     __syncthreads();  // the previous tile is consumed
@@ -70,9 +71,9 @@ cudaError_t forward(const FwdParams& p, cudaStream_t stream) {
   if (!detail::valid(p) || !detail::buffers_present(p)) return cudaErrorInvalidValue;
   return detail::dispatch(p, [&]<typename T, int kD>() -> cudaError_t {
     if (p.batch > 0 && p.max_seqlen_q > 0) {
-      const dim3 grid((p.max_seqlen_q + detail::k_rows_per_block - 1) / detail::k_rows_per_block,
-                      p.heads_q, p.batch);
-      ATTNCHECK_LAUNCH((detail::flash_fwd_kernel<T, kD>), grid, dim3(detail::k_rows_per_block), 0,
+      const int rows = detail::rows_per_block(p.max_seqlen_q);
+      const dim3 grid((p.max_seqlen_q + rows - 1) / rows, p.heads_q, p.batch);
+      ATTNCHECK_LAUNCH((detail::flash_fwd_kernel<T, kD>), grid, dim3(rows), 0,
                        stream, p);
       if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
     }
