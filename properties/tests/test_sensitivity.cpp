@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <optional>
 
 #include "harness/compare.hpp"
 #include "properties/properties.hpp"
@@ -42,17 +43,32 @@ bool out_passes(const Case& c, Results<float> got, std::int64_t at, double delta
   return compare_forward(c.batch, got, ref.value, ref.magnitude, base)[0].pass;
 }
 
+// A generated case, the element of largest |O| in it, and reference-f32's
+// (passing) output on it; nullopt when the case has no real output.
+struct Subject {
+  Case c;
+  std::int64_t at;
+  double scale;
+  Results<float> got;
+};
+std::optional<Subject> subject(const Implementation& impl, DType dt, int i) {
+  Case c = generated(dt, i);
+  const auto ref = reference::oracle(c.batch, c.inputs, false);
+  const auto mask = element_mask(c.batch.real_q_rows(), ref.value.out.size(), Layout::TokenMajor);
+  const auto [at, scale] = largest(ref.value.out, mask);
+  if (at < 0) return std::nullopt;
+  Results<float> got = run_implementation(impl, c, false);
+  return Subject{std::move(c), at, scale, std::move(got)};
+}
+
 TEST(Sensitivity, FlipPointIsWhereTheForwardCheckFlips) {
   const Implementation& impl = builtin_registry().find("reference-f32");
   int checked = 0;
   for (DType dt : {DType::BFloat16, DType::Float16, DType::Float32}) {
     for (int i = 0; i < 6; ++i) {
-      const Case c = generated(dt, i);
-      const auto ref = reference::oracle(c.batch, c.inputs, false);
-      const auto mask = element_mask(c.batch.real_q_rows(), ref.value.out.size(), Layout::TokenMajor);
-      const auto [at, scale] = largest(ref.value.out, mask);
-      if (at < 0) continue;
-      const Results<float> got = run_implementation(impl, c, false);
+      const auto sub = subject(impl, dt, i);
+      if (!sub) continue;
+      const auto& [c, at, scale, got] = *sub;
       for (int sign : {+1, -1}) {
         const double f = flip_point(impl, c, got, "out", at, sign);
         ASSERT_TRUE(std::isfinite(f)) << "case " << i;
@@ -73,12 +89,9 @@ TEST(Sensitivity, OneElementOffByAPercentOfMaxOFailsForward) {
   int checked = 0;
   for (auto [dt, rel] : {std::pair{DType::BFloat16, 0.015}, std::pair{DType::Float16, 0.0025}}) {
     for (int i = 0; i < 20; ++i) {
-      const Case c = generated(dt, i);
-      const auto ref = reference::oracle(c.batch, c.inputs, false);
-      const auto mask = element_mask(c.batch.real_q_rows(), ref.value.out.size(), Layout::TokenMajor);
-      const auto [at, scale] = largest(ref.value.out, mask);
-      if (at < 0) continue;
-      const Results<float> got = run_implementation(impl, c, false);
+      const auto sub = subject(impl, dt, i);
+      if (!sub) continue;
+      const auto& [c, at, scale, got] = *sub;
       ASSERT_TRUE(out_passes(c, got, at, 0.0)) << "the unchanged output must pass, case " << i;
       for (int sign : {+1, -1}) {
         EXPECT_FALSE(out_passes(c, got, at, sign * rel * scale))
