@@ -11,10 +11,14 @@
 //  - copiers_: ranks copying from other ranks' buffers right now, outside the
 //    lock. No rank leaves an operation, not even to throw, while copiers_ > 0,
 //    so no buffer is freed under a reader; and no copy starts after an abort.
-//  - epoch_, counted up by every state change, for deadlock detection: a
-//    waiting rank whose condition was false at the current epoch cannot be
-//    woken by anything but another state change, so when every rank still
-//    running is waiting in that state, nothing will ever change.
+//  - ranks_[r]: whether rank r waits, and for what (its wait condition).
+//    Every state change evaluates the conditions of the waiting ranks and
+//    wakes only those whose condition now holds (each rank has its own
+//    condition variable), so a hand-off between two ranks wakes one thread,
+//    not all of them. Deadlock detection follows from the same conditions:
+//    state changes only under the lock, by ranks that are not waiting, so
+//    when every rank still running waits on a condition that is false now,
+//    nothing will ever change.
 #include "kernels/comm/threads.hpp"
 
 #include <fmt/format.h>
@@ -25,6 +29,7 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <pthread.h>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -54,15 +59,18 @@ struct Contribution {
 struct RankState {
   bool finished = false;
   bool waiting = false;
-  std::uint64_t stuck_at = 0;  // epoch at which its wait condition was last false
-  std::string waits_for;       // what it waits for, for a Deadlock message
+  std::function<bool()> ready;  // its wait condition, while waiting
+  std::condition_variable cv;   // notified when `ready` holds or the world aborts
+  bool woken = false;           // notified since it last looked
+  std::string waits_for;        // what it waits for, for a Deadlock message
 };
 
 class World {
  public:
   using CopyFn = std::function<void(std::span<const Contribution>)>;
 
-  explicit World(int size) : size_(size), messages_(size), contributions_(size), ranks_(size) {}
+  explicit World(int size)
+      : size_(size), messages_(size), contributions_(size), ranks_(std::size_t(size)) {}
 
   int size() const { return size_; }
 
@@ -143,9 +151,29 @@ class World {
  private:
   using Lock = std::unique_lock<std::mutex>;
 
+  // After every state change: wakes the waiting ranks that can go on. When
+  // none can and no rank runs any more (the change was a rank returning),
+  // wakes one waiting rank to find the deadlock.
   void changed() {
-    ++epoch_;
-    cv_.notify_all();
+    bool someone_runs = false;
+    RankState* stuck = nullptr;
+    for (RankState& r : ranks_) {
+      if (r.finished) continue;
+      if (!r.waiting || r.woken) {
+        someone_runs = true;
+      } else if (aborted_ || r.ready()) {
+        r.woken = true;
+        r.cv.notify_one();
+        someone_runs = true;
+      } else if (!stuck) {
+        stuck = &r;
+      }
+    }
+    if (!someone_runs && stuck) {
+      stuck->woken = true;
+      stuck->cv.notify_one();
+    }
+    if (leaving_ > 0) cv_.notify_all();
   }
 
   void record(int rank, const std::exception_ptr& e) {
@@ -162,7 +190,9 @@ class World {
 
   // Rethrows e once no rank copies from any rank's buffers.
   [[noreturn]] void leave(Lock& l, const std::exception_ptr& e) {
+    ++leaving_;
     cv_.wait(l, [&] { return copiers_ == 0; });
+    --leaving_;
     std::rethrow_exception(e);
   }
 
@@ -198,30 +228,42 @@ class World {
   void wait(Lock& l, int rank, Op op, std::string waits_for, Ready ready) {
     RankState& me = ranks_[rank];
     me.waits_for = std::move(waits_for);
+    auto stop_waiting = [&] {
+      me.waiting = false;
+      me.ready = nullptr;
+    };
     for (;;) {
       if (aborted_) {
-        me.waiting = false;
+        stop_waiting();
         check_aborted(l, rank, op);
       }
       if (ready()) {
-        me.waiting = false;
+        stop_waiting();
         return;
       }
-      me.waiting = true;
-      me.stuck_at = epoch_;
-      if (everyone_stuck()) {
-        me.waiting = false;
+      if (!me.waiting) {
+        me.waiting = true;
+        me.ready = ready;
+      }
+      if (everyone_stuck(rank)) {
+        stop_waiting();
         const auto e = std::make_exception_ptr(Deadlock(deadlock_message()));
         record(rank, e);
         leave(l, e);
       }
-      cv_.wait(l);
+      me.woken = false;
+      me.cv.wait(l);
+      me.woken = false;
     }
   }
 
-  bool everyone_stuck() const {
-    for (const RankState& r : ranks_) {
-      if (!r.finished && !(r.waiting && r.stuck_at == epoch_)) return false;
+  // Whether every rank still running but `self` (whose condition was just
+  // found false) waits on a condition that is false now.
+  bool everyone_stuck(int self) const {
+    for (std::size_t r = 0; r < ranks_.size(); ++r) {
+      const RankState& x = ranks_[r];
+      if (x.finished || int(r) == self) continue;
+      if (!x.waiting || x.ready()) return false;
     }
     return true;
   }
@@ -255,7 +297,7 @@ class World {
   std::mutex m_;
   std::condition_variable cv_;
   int size_;
-  std::uint64_t epoch_ = 0;
+  int leaving_ = 0;  // ranks in leave(), waiting on cv_ for copiers_ == 0
   bool aborted_ = false;
   std::exception_ptr failure_;
   int failed_rank_ = -1;
@@ -336,6 +378,109 @@ class ThreadsCommunicator final : public Communicator {
   int rank_;
 };
 
+// Persistent rank threads. A world's ranks run on threads kept from earlier
+// worlds, so a campaign that runs thousands of small worlds pays for thread
+// creation, stack faults and a fresh malloc arena once per thread, not once
+// per rank per case. Worlds started concurrently (or from inside a rank) take
+// disjoint threads; the pool grows when every kept thread is busy.
+class RankThreads {
+ public:
+  static RankThreads& get() {
+    static RankThreads* pool = [] {
+      auto* p = new RankThreads;  // lives as long as the process
+      // A forked child has none of the parent's threads: it forgets them
+      // (their records leak) and starts its own. m_ is held across fork so
+      // the child never inherits it locked by a thread it does not have.
+      pthread_atfork([] { get().m_.lock(); }, [] { get().m_.unlock(); },
+                     [] {
+                       get().idle_.clear();
+                       get().m_.unlock();
+                     });
+      return p;
+    }();
+    return *pool;
+  }
+
+  // Runs job(r) for r in [0, n) on n pool threads and returns when all
+  // returned. job must not throw. Throws (having run nothing) when a thread
+  // cannot be started.
+  void run(int n, const std::function<void(int)>& job) {
+    std::vector<Worker*> mine;
+    {
+      std::lock_guard<std::mutex> l(m_);
+      while (int(mine.size()) < n && !idle_.empty()) {
+        mine.push_back(idle_.back());
+        idle_.pop_back();
+      }
+    }
+    try {
+      while (int(mine.size()) < n) mine.push_back(start_worker());
+    } catch (...) {
+      std::lock_guard<std::mutex> l(m_);
+      for (Worker* w : mine) idle_.push_back(w);
+      throw;
+    }
+    Done done;
+    done.left = n;
+    for (int r = 0; r < n; ++r) {
+      Worker* w = mine[std::size_t(r)];
+      std::lock_guard<std::mutex> l(w->m);
+      w->job = &job;
+      w->rank = r;
+      w->done = &done;
+      w->cv.notify_one();
+    }
+    std::unique_lock<std::mutex> l(m_);
+    done.cv.wait(l, [&] { return done.left == 0; });
+  }
+
+ private:
+  struct Done {
+    std::condition_variable cv;
+    int left = 0;  // under m_
+  };
+  struct Worker {
+    std::mutex m;
+    std::condition_variable cv;
+    const std::function<void(int)>* job = nullptr;  // under m
+    int rank = -1;
+    Done* done = nullptr;
+  };
+
+  Worker* start_worker() {
+    auto w = std::make_unique<Worker>();
+    std::thread([this, w = w.get()] { loop(*w); }).detach();
+    return w.release();  // owned by the pool from here on, never freed
+  }
+
+  void loop(Worker& w) {
+    for (;;) {
+      const std::function<void(int)>* job;
+      int rank;
+      Done* done;
+      {
+        std::unique_lock<std::mutex> l(w.m);
+        w.cv.wait(l, [&] { return w.job != nullptr; });
+        job = w.job;
+        rank = w.rank;
+        done = w.done;
+        w.job = nullptr;
+      }
+      (*job)(rank);
+      // Back to the idle list before the world is told, so a world started
+      // right after this one returns finds the thread free. `done` lives on
+      // the caller's stack until it has seen left == 0, which it reads under
+      // m_: notifying under m_ keeps it alive for the notify.
+      std::lock_guard<std::mutex> l(m_);
+      idle_.push_back(&w);
+      if (--done->left == 0) done->cv.notify_one();
+    }
+  }
+
+  std::mutex m_;
+  std::vector<Worker*> idle_;
+};
+
 }  // namespace
 
 void run_threads(int world, const std::function<void(Communicator&)>& body) {
@@ -344,26 +489,16 @@ void run_threads(int world, const std::function<void(Communicator&)>& body) {
         fmt::format("attncheck::comm run_threads: world is {}, must be at least 1", world));
   }
   World w(world);
-  std::vector<std::thread> threads;
-  threads.reserve(static_cast<std::size_t>(world));
-  try {
-    for (int r = 0; r < world; ++r) {
-      threads.emplace_back([&w, &body, r] {
-        ThreadsCommunicator comm(w, r);
-        try {
-          body(comm);
-        } catch (...) {
-          w.fail(r, std::current_exception());
-        }
-        w.finish(r);
-      });
+  // A rank thread that cannot be started fails the world before any rank runs.
+  RankThreads::get().run(world, [&w, &body](int r) {
+    ThreadsCommunicator comm(w, r);
+    try {
+      body(comm);
+    } catch (...) {
+      w.fail(r, std::current_exception());
     }
-  } catch (...) {  // a thread could not start: release the ranks that did
-    w.fail(static_cast<int>(threads.size()), std::current_exception());
-    for (std::thread& t : threads) t.join();
-    throw;
-  }
-  for (std::thread& t : threads) t.join();
+    w.finish(r);
+  });
   if (const std::exception_ptr e = w.failure()) std::rethrow_exception(e);
 }
 

@@ -1,5 +1,5 @@
-// The threads backend: `world` ranks in this process, one std::thread each,
-// exchanging data through host memory. It is the embedded default of the
+// The threads backend: `world` ranks in this process, one thread each (kept
+// between worlds in a pool), exchanging data through host memory. It is the embedded default of the
 // distributed variants: no MPI, no GPU, and every failure is an exception.
 //
 // run_threads(world, body) runs body(comm) on every rank (rank r's comm has
@@ -19,7 +19,8 @@
 //
 // Data moves by one copy: the receiver copies straight from the sender's
 // buffer, which stays valid because the sender waits until its data is
-// taken. Synchronisation is one mutex and condition variable per world.
+// taken. Synchronisation is one mutex per world and one condition variable
+// per rank: a state change wakes only the ranks it lets go on.
 #pragma once
 
 #include <functional>

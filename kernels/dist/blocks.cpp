@@ -75,8 +75,13 @@ void ring_shift(comm::Communicator& comm, std::vector<float>& buf, std::vector<f
 
 void add_rows(std::vector<float>& acc, const std::vector<int>& rows, const std::vector<float>& part,
               int row_elems) {
+  add_rows(acc.data(), rows, part, row_elems);
+}
+
+void add_rows(float* acc, const std::vector<int>& rows, const std::vector<float>& part,
+              int row_elems) {
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    float* a = acc.data() + std::size_t(rows[i]) * row_elems;
+    float* a = acc + std::size_t(rows[i]) * row_elems;
     const float* p = part.data() + i * std::size_t(row_elems);
     for (int e = 0; e < row_elems; ++e) a[e] += p[e];
   }

@@ -57,5 +57,8 @@ void ring_shift(comm::Communicator& comm, std::vector<float>& buf, std::vector<f
 // acc[rows[i]] += part[i] (token-major, row_elems per row).
 void add_rows(std::vector<float>& acc, const std::vector<int>& rows, const std::vector<float>& part,
               int row_elems);
+// The same into rows that start at `acc` (a part of a larger buffer).
+void add_rows(float* acc, const std::vector<int>& rows, const std::vector<float>& part,
+              int row_elems);
 
 }  // namespace attncheck::dist

@@ -12,9 +12,12 @@
 // Without a mask every step is all local queries against all of src's keys.
 // Partial results merge through their LSE. Backward: each step's dK, dV are
 // added to an accumulator that travels with its K/V and returns to the owner
-// after the last step; dQ accumulates locally. Lengths in the half steps are
+// after the last step; dQ accumulates locally. K and V travel as one
+// message (and so do the dK and dV accumulators), as TransformerEngine sends
+// its KV buffer: one hand-off per step, not two. Lengths in the half steps are
 // the real rows of each half: padded slots are halved, actual lengths are
 // not (TransformerEngine PR #2596).
+#include <algorithm>
 #include <limits>
 
 #include "kernels/dist/blocks.hpp"
@@ -59,12 +62,27 @@ void ring_rank(comm::Communicator& comm, const Context& ctx, RankIo& io) {
     }
     return {mine, nullptr, {}};
   };
-  auto block_inputs = [&](const Block& blk, const std::vector<float>& k, const std::vector<float>& v,
-                          bool with_dout) {
+  // The held K/V travel as one buffer: K's rows, then V's.
+  const std::size_t k_elems = io.in.k.size();
+  auto pack = [](const std::vector<float>& a, const std::vector<float>& b) {
+    std::vector<float> x(a.size() + b.size());
+    std::copy(a.begin(), a.end(), x.begin());
+    std::copy(b.begin(), b.end(), x.begin() + std::ptrdiff_t(a.size()));
+    return x;
+  };
+  auto part = [&](const std::vector<float>& kv, bool second) {
+    const auto mid = kv.begin() + std::ptrdiff_t(k_elems);
+    return second ? std::vector<float>(mid, kv.end()) : std::vector<float>(kv.begin(), mid);
+  };
+  auto block_inputs = [&](const Block& blk, const std::vector<float>& kv, bool with_dout) {
     Inputs in;
     in.q = blk.q_rows ? shard::take_rows(io.in.q, *blk.q_rows, hq * d) : io.in.q;
-    in.k = blk.kv_rows.empty() ? k : shard::take_rows(k, blk.kv_rows, hkv * d);
-    in.v = blk.kv_rows.empty() ? v : shard::take_rows(v, blk.kv_rows, hkv * dv);
+    in.k = part(kv, false);
+    in.v = part(kv, true);
+    if (!blk.kv_rows.empty()) {
+      in.k = shard::take_rows(in.k, blk.kv_rows, hkv * d);
+      in.v = shard::take_rows(in.v, blk.kv_rows, hkv * dv);
+    }
     if (with_dout) in.dout = blk.q_rows ? shard::take_rows(io.in.dout, *blk.q_rows, hq * dv) : io.in.dout;
     return in;
   };
@@ -74,55 +92,43 @@ void ring_rank(comm::Communicator& comm, const Context& ctx, RankIo& io) {
   // ---- forward
   io.out.assign(std::size_t(n) * hq * dv, 0.0f);
   io.lse.assign(std::size_t(hq) * n, -std::numeric_limits<float>::infinity());
-  std::vector<float> k = io.in.k, v = io.in.v, k_next(k.size()), v_next(v.size());
+  std::vector<float> kv = pack(io.in.k, io.in.v), kv_next(kv.size());
   for (int i = 0; i < P; ++i) {
     const int src = ((r - i) % P + P) % P;
     const Block blk = block_of(src);
     std::vector<float> o, lse;
-    ctx.local.forward(blk.b, block_inputs(blk, k, v, false), o, lse);
+    ctx.local.forward(blk.b, block_inputs(blk, kv, false), o, lse);
     merge_block(io.out, io.lse, hq, dv, n, blk.q_rows ? *blk.q_rows : all_rows, o, lse);
-    if (i + 1 < P) {
-      ring_shift(comm, k, k_next);
-      ring_shift(comm, v, v_next);
-    }
+    if (i + 1 < P) ring_shift(comm, kv, kv_next);
   }
   round_like_local(ctx.local, g, io.out);
   if (!ctx.grads) return;
 
   // ---- backward
   io.dq.assign(std::size_t(n) * hq * d, 0.0f);
-  k = io.in.k;
-  v = io.in.v;
-  std::vector<float> dk_acc(k.size(), 0.0f), dv_acc(v.size(), 0.0f);
-  std::vector<float> dk_next(k.size()), dv_next(v.size());
+  kv = pack(io.in.k, io.in.v);
+  // dK rows then dV rows, like kv.
+  std::vector<float> dkv_acc(kv.size(), 0.0f), dkv_next(kv.size());
   for (int i = 0; i < P; ++i) {
     const int src = ((r - i) % P + P) % P;
     const Block blk = block_of(src);
-    const Inputs in = block_inputs(blk, k, v, true);
+    const Inputs in = block_inputs(blk, kv, true);
     const auto& q_rows = blk.q_rows ? *blk.q_rows : all_rows;
     const std::vector<float> o = blk.q_rows ? shard::take_rows(io.out, q_rows, hq * dv) : io.out;
     const std::vector<float> lse = blk.q_rows ? take_lse(io.lse, hq, n, q_rows) : io.lse;
     std::vector<float> dq, dk, dvv;
     ctx.local.backward(blk.b, in, o, lse, dq, dk, dvv);
     add_rows(io.dq, q_rows, dq, hq * d);
-    if (blk.kv_rows.empty()) {
-      add_rows(dk_acc, all_rows, dk, hkv * d);
-      add_rows(dv_acc, all_rows, dvv, hkv * dv);
-    } else {
-      add_rows(dk_acc, blk.kv_rows, dk, hkv * d);
-      add_rows(dv_acc, blk.kv_rows, dvv, hkv * dv);
-    }
+    const std::vector<int>& kv_rows = blk.kv_rows.empty() ? all_rows : blk.kv_rows;
+    add_rows(dkv_acc.data(), kv_rows, dk, hkv * d);
+    add_rows(dkv_acc.data() + k_elems, kv_rows, dvv, hkv * dv);
     // K/V move on while there are steps left; the dK/dV accumulator always
     // does: after the last step it returns to the owner of its K/V.
-    if (i + 1 < P) {
-      ring_shift(comm, k, k_next);
-      ring_shift(comm, v, v_next);
-    }
-    ring_shift(comm, dk_acc, dk_next);
-    ring_shift(comm, dv_acc, dv_next);
+    if (i + 1 < P) ring_shift(comm, kv, kv_next);
+    ring_shift(comm, dkv_acc, dkv_next);
   }
-  io.dk = std::move(dk_acc);
-  io.dv = std::move(dv_acc);
+  io.dk = part(dkv_acc, false);
+  io.dv = part(dkv_acc, true);
   round_like_local(ctx.local, g, io.dq);
   round_like_local(ctx.local, g, io.dk);
   round_like_local(ctx.local, g, io.dv);

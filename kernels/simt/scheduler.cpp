@@ -76,9 +76,10 @@ std::mutex g_config_mutex;
 Config g_config = config_from_environment();
 // Launches so far (Config::reseed_per_launch).
 std::atomic<std::uint64_t> g_launches{0};
-std::mutex g_failure_mutex;
-std::string g_last_failure;
-std::vector<std::string> g_last_races;
+// Of the last launch made by this OS thread (launches from several threads
+// run at once).
+thread_local std::string t_last_failure;
+thread_local std::vector<std::string> t_last_races;
 
 // ---- Fiber stacks: mmap'ed with a guard page, kept in one process-wide
 // pool and reused by every thread that runs blocks. The sequence-parallel
@@ -564,8 +565,11 @@ void launch_impl(const char* name, const void* kernel, dim3 grid, dim3 block,
     races.insert(races.end(), local_races.begin(), local_races.end());
   };
   if (workers <= 1) {
-    job();
+    job();  // on the launching thread: launches from several threads run at once
   } else {
+    // One launch at a time uses the worker pool; others wait their turn.
+    static std::mutex pool_launch;
+    std::lock_guard<std::mutex> turn(pool_launch);
     pool_for(workers).run(job);
   }
   std::sort(failures.begin(), failures.end());  // the lowest block's failure, deterministically
@@ -574,9 +578,8 @@ void launch_impl(const char* name, const void* kernel, dim3 grid, dim3 block,
   if (races.size() > std::size_t(std::max(cfg.max_race_reports, 0))) {
     races.resize(std::size_t(std::max(cfg.max_race_reports, 0)));
   }
-  std::lock_guard<std::mutex> l(g_failure_mutex);
-  g_last_failure = failures.empty() ? std::string() : failures.front().second;
-  g_last_races = races;
+  t_last_failure = failures.empty() ? std::string() : failures.front().second;
+  t_last_races = races;
   if (!failures.empty()) set_error(cudaErrorLaunchFailure);
 }
 
@@ -592,15 +595,9 @@ Config config() {
   return detail::g_config;
 }
 
-std::string last_failure() {
-  std::lock_guard<std::mutex> l(detail::g_failure_mutex);
-  return detail::g_last_failure;
-}
+std::string last_failure() { return detail::t_last_failure; }
 
-std::vector<std::string> last_races() {
-  std::lock_guard<std::mutex> l(detail::g_failure_mutex);
-  return detail::g_last_races;
-}
+std::vector<std::string> last_races() { return detail::t_last_races; }
 
 bool race_check_enabled() { return detail::g_race_check_compiled; }
 

@@ -39,12 +39,12 @@ Config config();
 // half of it NaN as bfloat16 and float16, so unwritten outputs are visible.
 inline constexpr std::uint32_t k_poison_word = 0x7FFF7FFFu;
 
-// Why the last failed launch failed (barrier divergence, a data race, an
-// exception in a kernel, ...), naming kernel, block and thread; empty if the
-// last launch succeeded.
+// Why the calling OS thread's last launch failed (barrier divergence, a data
+// race, an exception in a kernel, ...), naming kernel, block and thread;
+// empty if it succeeded. Launches from several OS threads may run at once.
 std::string last_failure();
 
-// Data races found by the last launch (race-check builds only: the kernel's
+// Data races found by the calling thread's last launch (race-check builds only: the kernel's
 // translation unit compiled with -fsanitize=thread, see cmake/Simt.cmake).
 std::vector<std::string> last_races();
 

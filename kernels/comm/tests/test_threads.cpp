@@ -7,7 +7,11 @@
 // (test_comm_threads_tsan).
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -338,6 +342,68 @@ TEST(Threads, EveryRankRunsOnceWithItsRank) {
     for (int r = 0; r < world; ++r) want.insert(r);
     EXPECT_EQ(ranks, want) << "world " << world;
   }
+}
+
+// Rank threads are kept between worlds; worlds started from several threads
+// at once, and from inside a rank, each get ranks of their own.
+TEST(Threads, ConcurrentAndNestedWorldsEachGetTheirRanks) {
+  auto ring_sum = [](int world) {
+    int total = -1;
+    run_threads(world, [&](Communicator& c) {
+      std::vector<int> send{c.rank()}, recv(1);
+      int sum = c.rank();
+      for (int i = 1; i < c.size(); ++i) {
+        c.sendrecv<int>(send, (c.rank() + 1) % c.size(), recv, (c.rank() - 1 + c.size()) % c.size());
+        sum += recv[0];
+        send = recv;
+      }
+      if (c.rank() == 0) total = sum;
+    });
+    return total;
+  };
+  within(std::chrono::seconds(60), [&] {
+    std::vector<std::thread> callers;
+    std::array<int, 4> got{};
+    for (int t = 0; t < 4; ++t) {
+      callers.emplace_back([&, t] { got[std::size_t(t)] = ring_sum(t + 2); });
+    }
+    for (std::thread& t : callers) t.join();
+    for (int t = 0; t < 4; ++t) EXPECT_EQ(got[std::size_t(t)], (t + 2) * (t + 1) / 2);
+    int nested = -1;
+    run_threads(2, [&](Communicator& c) {
+      if (c.rank() == 1) nested = ring_sum(5);
+      c.barrier();
+    });
+    EXPECT_EQ(nested, 10);
+  });
+}
+
+// A forked child (the campaign's row workers) has none of its parent's
+// threads; worlds in it still run.
+TEST(Threads, WorldsRunInAForkedChildAfterTheParentRanWorlds) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer cannot start threads in the child of a multi-threaded fork";
+#endif
+  auto world_of_four = [] {
+    std::atomic<int> ran{0};
+    run_threads(4, [&](Communicator& c) {
+      c.barrier();
+      ++ran;
+    });
+    return ran.load();
+  };
+  ASSERT_EQ(world_of_four(), 4);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0) << "fork failed";
+  if (child == 0) {
+    alarm(30);  // a hang in the child ends it with SIGALRM
+    _exit(world_of_four() == 4 && world_of_four() == 4 ? 0 : 3);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child hung or crashed (signal "
+                                 << (WIFSIGNALED(status) ? WTERMSIG(status) : 0) << ")";
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 }  // namespace
