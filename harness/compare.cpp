@@ -22,12 +22,20 @@ std::vector<bool> element_mask(const std::vector<bool>& real_rows, std::size_t e
   return m;
 }
 
+double faithful_step(double ref, double dtype_roundoff) {
+  if (dtype_roundoff <= 0.0 || ref == 0.0) return 0.0;
+  int exp = 0;
+  std::frexp(ref, &exp);  // |ref| in [2^(exp-1), 2^exp)
+  return std::ldexp(2.0 * dtype_roundoff, exp - 1);
+}
+
 TensorCheck compare_calibrated(const std::string& name, std::span<const float> impl,
                                std::span<const double> ref, std::span<const double> mag,
                                std::span<const double> rounded,
                                std::span<const float> base, const std::vector<bool>& mask,
                                double rtol, double dtype_roundoff,
-                               std::span<const double> base_ref, Slack slack) {
+                               std::span<const double> base_ref, Slack slack,
+                               double dtype_steps) {
   TensorCheck c;
   if (base_ref.empty()) base_ref = ref;
   if (rounded.empty()) rounded = mag;
@@ -49,9 +57,14 @@ TensorCheck compare_calibrated(const std::string& name, std::span<const float> i
       c.base_err = std::max(c.base_err, std::abs(double(base[e]) - base_ref[e]));
     }
   }
-  const double tensor_bound = rtol * c.base_err + k_eps_f32 * max_ref + k_flt_min;
+  const double rtol_bound = rtol * c.base_err;
+  const double tensor_floor = k_eps_f32 * max_ref + k_flt_min;
   const double per_terms = k_eps_f32 * slack.gamma;
   const double per_rounded = slack.dtype * dtype_roundoff;
+  // Stored in bfloat16/float16 (u above float32's): the larger of the
+  // baseline term and the floors; float32 (LSE in every dtype, every tensor
+  // of a float32 case): their sum (compare.hpp).
+  const bool sixteen_bit = dtype_roundoff > k_eps_f32;
   for (std::size_t e = 0; e < ref.size(); ++e) {
     if (!mask[e]) continue;
     const double x = impl[e];
@@ -76,8 +89,9 @@ TensorCheck compare_calibrated(const std::string& name, std::span<const float> i
       return c;
     }
     const double err = std::abs(x - ref[e]);
-    const double bound =
-        tensor_bound + (mag.empty() ? 0.0 : per_terms * mag[e] + per_rounded * rounded[e]);
+    const double floor = tensor_floor + dtype_steps * faithful_step(ref[e], dtype_roundoff) +
+                         (mag.empty() ? 0.0 : per_terms * mag[e] + per_rounded * rounded[e]);
+    const double bound = sixteen_bit ? std::max(rtol_bound, floor) : rtol_bound + floor;
     const double ratio = bound > 0 ? err / bound
                                    : (err > 0 ? std::numeric_limits<double>::infinity() : 0.0);
     c.err = std::max(c.err, err);
@@ -108,7 +122,8 @@ std::vector<TensorCheck> compare_forward(const Batch& b, const Results<float>& i
   const double u = unit_roundoff(b.dtype);
   std::vector<TensorCheck> checks{
       compare_calibrated("out", impl.out, ref.out, mag.terms.out, mag.rounded.out, base.out,
-                         element_mask(rq, ref.out.size(), Layout::TokenMajor), k_rtol_forward, u, br.out, slack)};
+                         element_mask(rq, ref.out.size(), Layout::TokenMajor), k_rtol_forward, u, br.out, slack,
+                         k_steps_forward)};
   // An implementation that declares no LSE (Capabilities::lse) returns none.
   if (!impl.lse.empty()) {
     // LSE is float32 arithmetic on exact dtype inputs (scores are never
@@ -130,11 +145,14 @@ std::vector<TensorCheck> compare_backward(const Batch& b, const Results<float>& 
   const double u = unit_roundoff(b.dtype);
   return {
       compare_calibrated("dq", impl.dq, ref.dq, mag.terms.dq, mag.rounded.dq, base.dq,
-                         element_mask(rq, ref.dq.size(), Layout::TokenMajor), k_rtol_backward, u, br.dq, slack),
+                         element_mask(rq, ref.dq.size(), Layout::TokenMajor), k_rtol_backward, u, br.dq, slack,
+                         k_steps_backward),
       compare_calibrated("dk", impl.dk, ref.dk, mag.terms.dk, mag.rounded.dk, base.dk,
-                         element_mask(rk, ref.dk.size(), Layout::TokenMajor), k_rtol_backward, u, br.dk, slack),
+                         element_mask(rk, ref.dk.size(), Layout::TokenMajor), k_rtol_backward, u, br.dk, slack,
+                         k_steps_backward),
       compare_calibrated("dv", impl.dv, ref.dv, mag.terms.dv, mag.rounded.dv, base.dv,
-                         element_mask(rk, ref.dv.size(), Layout::TokenMajor), k_rtol_backward, u, br.dv, slack),
+                         element_mask(rk, ref.dv.size(), Layout::TokenMajor), k_rtol_backward, u, br.dv, slack,
+                         k_steps_backward),
   };
 }
 

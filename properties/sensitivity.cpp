@@ -1,5 +1,7 @@
 #include "properties/sensitivity.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -37,7 +39,7 @@ struct TensorJudge {
   std::span<const double> ref, mag, rounded;
   std::span<const float> base;
   std::vector<bool> mask;
-  double rtol = 0, dtype_roundoff = 0;
+  double rtol = 0, dtype_roundoff = 0, dtype_steps = 0;
   Slack slack;
 
   bool floors = true;  // false: rtol * baseline error alone (FA2's rule)
@@ -49,7 +51,8 @@ struct TensorJudge {
       c.pass = c.err <= rtol * c.base_err;
       return c;
     }
-    return compare_calibrated(name, got, ref, mag, rounded, base, mask, rtol, dtype_roundoff, {}, slack);
+    return compare_calibrated(name, got, ref, mag, rounded, base, mask, rtol, dtype_roundoff, {}, slack,
+                              dtype_steps);
   }
 };
 
@@ -73,6 +76,7 @@ TensorJudge judge_for(const Implementation& impl, const Case& c, const Prepared&
                         t == "lse" ? Layout::HeadMajor : Layout::TokenMajor);
   // The same constants as compare_forward / compare_backward.
   j.rtol = forward_tensor(t) ? k_rtol_forward : k_rtol_backward;
+  j.dtype_steps = forward_tensor(t) ? k_steps_forward : k_steps_backward;
   j.dtype_roundoff = t == "lse" ? 0.0 : unit_roundoff(b.dtype);
   j.slack = calibrated_slack(impl);
   return j;
@@ -185,6 +189,9 @@ std::vector<SensitivityRow> measure_sensitivity(const Implementation& impl,
         const TensorCheck unchanged = j.check();
         if (!unchanged.pass) {
           ++part[t].false_alarms;
+          if (part[t].alarm_examples.size() < 3) {
+            part[t].alarm_examples.push_back(fmt::format("case {}: {}", i, unchanged.message));
+          }
           continue;
         }
         if (j.dtype_roundoff > 0.0) {

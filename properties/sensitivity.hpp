@@ -54,6 +54,8 @@ struct SensitivityRow {
   // pass, over the cases: how much margin each floor leaves.
   double dtype_floor_use = 0, gamma_floor_use = 0;
   int rule_alarms = 0;
+  // The first false alarms (of the calibrated rule): case index and diagnosis.
+  std::vector<std::string> alarm_examples;
 };
 
 // The flip point of one tensor of `got` (passing) on case `c`: the verdict

@@ -83,6 +83,11 @@ void print_sensitivity(const Implementation& impl, const props::SensitivityOptio
         r.exact_baseline, r.false_alarms, r.rule_ratio_median,
         r.rule_alarms, r.dtype_floor_use, r.gamma_floor_use);
   }
+  for (const auto& r : rows) {
+    for (const std::string& a : r.alarm_examples) {
+      std::cout << fmt::format("false alarm, {} {}: {}\n", to_string(r.dtype), r.tensor, a);
+    }
+  }
   std::cout << fmt::format(
       "({:.1f} s. ratio: flip / base per case; exact: cases left out because the baseline was exact\n"
       "(ratio undefined); alarm: the unchanged output failed; rule md / alarm: the same with rtol x\n"

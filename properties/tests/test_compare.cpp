@@ -193,7 +193,7 @@ TensorCheck check_out(const Built& bt, const Refs& r, const std::vector<float>& 
   const Batch& b = bt.c.batch;
   return compare_calibrated("out", impl, r.oracle.value.out, r.oracle.magnitude.terms.out, r.oracle.magnitude.rounded.out, r.base.out,
                             token_mask(bt.real_q, b.num_heads_q * b.head_dim_v), k_rtol_forward,
-                            unit_roundoff(b.dtype));
+                            unit_roundoff(b.dtype), {}, {}, k_steps_forward);
 }
 TensorCheck check_lse(const Built& bt, const Refs& r, const std::vector<float>& impl) {
   const Batch& b = bt.c.batch;
@@ -211,7 +211,8 @@ TensorCheck check_dq(const Built& bt, const Refs& r, const std::vector<float>& i
                             with_floor ? std::span<const double>(r.oracle.magnitude.rounded.dq)
                                        : std::span<const double>(none),
                             r.base.dq, token_mask(bt.real_q, b.num_heads_q * b.head_dim),
-                            k_rtol_backward, unit_roundoff(b.dtype));
+                            k_rtol_backward, unit_roundoff(b.dtype), {}, {},
+                            with_floor ? k_steps_backward : 0.0);
 }
 
 void expect_all_pass(const std::vector<TensorCheck>& checks, const std::string& ctx) {
@@ -314,6 +315,60 @@ TEST(CompareCalibrated, PerturbationAboveTheBaselineBoundFailsInLowPrecision) {
     EXPECT_FALSE(c.pass) << to_string(dt);
     EXPECT_EQ(c.worst, std::int64_t(e)) << to_string(dt);
   }
+}
+
+// The float16 case the faithful-rounding floor came from (compare.hpp): the
+// exact dK -19776.0744 lies just below the float16 value -19776 (values are
+// 16 apart there). A kernel's -19792, the other float16 neighbour, passes
+// although it is 8x the baseline's largest error; -19808, two steps away,
+// fails. The floor is not the baseline term: without the dtype it is gone.
+TEST(CompareCalibrated, OneDtypeStepFromTheExactValuePassesTwoFail) {
+  const double u = unit_roundoff(DType::Float16);
+  EXPECT_EQ(faithful_step(-19776.0744, u), 16.0);
+  EXPECT_EQ(faithful_step(1.0, u), std::ldexp(1.0, -10));
+  EXPECT_EQ(faithful_step(0.75, unit_roundoff(DType::BFloat16)), std::ldexp(1.0, -8));
+  EXPECT_EQ(faithful_step(3.0, 0.0), 0.0);
+  const std::vector<double> ref{-19776.0744, 3.0, -2.0};
+  const std::vector<double> mag{19776.0744, 3.0, 2.0};
+  const std::vector<float> base{-19776.0f, 3.0f, -2.0f};  // baseline error 0.0744
+  const std::vector<bool> mask(ref.size(), true);
+  auto judge = [&](float x, double roundoff) {
+    const std::vector<float> impl{x, 3.0f, -2.0f};
+    return compare_calibrated("dk", impl, ref, mag, mag, base, mask, k_rtol_backward, roundoff, {},
+                              {}, k_steps_backward);
+  };
+  const TensorCheck one = judge(-19792.0f, u);
+  EXPECT_TRUE(one.pass) << one.message;
+  EXPECT_GE(one.bound, 16.0);
+  EXPECT_LT(one.bound, 16.0 + 0.5 * 16.0) << "the other floors are a fraction of a step here";
+  const TensorCheck two = judge(-19808.0f, u);
+  EXPECT_FALSE(two.pass);
+  EXPECT_EQ(two.worst, 0);
+  EXPECT_FALSE(judge(-19792.0f, 0.0).pass) << "without the dtype no step is allowed";
+}
+
+// In a 16-bit dtype the bound is the larger of rtol x baseline error and the
+// floors, not their sum: an element off by just over 2x the baseline's
+// largest error fails P1 although the floors alone would admit it on top.
+TEST(CompareCalibrated, SixteenBitBoundIsTheLargerOfBaselineTermAndFloors) {
+  const double u = unit_roundoff(DType::BFloat16);
+  const std::vector<double> ref{1.0, 0.5, -0.25};
+  const std::vector<double> mag{1.0, 0.5, 0.25};
+  const std::vector<float> base{1.0078125f, 0.5f, -0.25f};  // one bfloat16 step high: 2u
+  const std::vector<bool> mask(ref.size(), true);
+  const double base_err = 2 * u;
+  auto judge = [&](double x, double roundoff) {
+    const std::vector<float> impl{float(x), 0.5f, -0.25f};
+    return compare_calibrated("out", impl, ref, mag, mag, base, mask, k_rtol_forward, roundoff, {},
+                              {}, k_steps_forward);
+  };
+  const TensorCheck at = judge(1.0, u);
+  const double floors = k_eps_f32 * 1.0 + k_flt_min + k_steps_forward * faithful_step(1.0, u) +
+                        k_gamma * k_eps_f32 * 1.0 + k_dtype * u * 1.0;
+  ASSERT_LT(floors, k_rtol_forward * base_err);
+  EXPECT_NEAR(at.bound, k_rtol_forward * base_err, 1e-15);
+  EXPECT_FALSE(judge(1.0 - 1.01 * k_rtol_forward * base_err, u).pass);
+  EXPECT_TRUE(judge(1.0 - 0.99 * k_rtol_forward * base_err, u).pass);
 }
 
 TEST(CompareCalibrated, NonFiniteInARealRowFails) {
@@ -469,18 +524,22 @@ TEST(CompareCalibrated, MagnitudeFloorAdmitsFloat32NoiseWhereTermsCancel) {
             row_elems.end())
       << big.worst;
   EXPECT_TRUE(contains(big.message, "dq: error"));
-  // The bound at that element is exactly compare.hpp's formula:
-  // rtol x baseline error + eps_f32 x max|ref| + FLT_MIN
-  //   + k_gamma x eps_f32 x mag + k_dtype x u_dtype x rounded.
+  // The bound at that element is exactly compare.hpp's formula: rtol x
+  // baseline error and the floors eps_f32 x max|ref| + FLT_MIN
+  //   + steps x ulp_dtype(ref) + k_gamma x eps_f32 x mag + k_dtype x u_dtype x rounded.
   const auto mask = token_mask(bt.real_q, b.num_heads_q * b.head_dim);
   double base_err = 0.0;
   for (std::size_t e = 0; e < ref.size(); ++e) {
     if (mask[e]) base_err = std::max(base_err, std::abs(double(r.base.dq[e]) - ref[e]));
   }
-  const double want = k_rtol_backward * base_err + k_eps_f32 * max_abs(ref, mask) + k_flt_min +
-                      k_gamma * k_eps_f32 * mag[std::size_t(big.worst)] +
-                      k_dtype * unit_roundoff(b.dtype) *
-                          r.oracle.magnitude.rounded.dq[std::size_t(big.worst)];
+  const std::size_t w = std::size_t(big.worst);
+  const double u = unit_roundoff(b.dtype);
+  const double floors = k_eps_f32 * max_abs(ref, mask) + k_flt_min +
+                        k_steps_backward * faithful_step(ref[w], u) + k_gamma * k_eps_f32 * mag[w] +
+                        k_dtype * u * r.oracle.magnitude.rounded.dq[w];
+  // A float32 case: the baseline term and the floors add.
+  ASSERT_EQ(b.dtype, DType::Float32);
+  const double want = k_rtol_backward * base_err + floors;
   EXPECT_NEAR(big.bound, want, 1e-12 * want);
   EXPECT_DOUBLE_EQ(big.base_err, base_err);
 }
