@@ -26,9 +26,6 @@ const std::vector<T>& tensor_of(const Results<T>& r, const std::string& t) {
   if (t == "dv") return r.dv;
   throw Error(ErrorKind::Usage, "sensitivity", -1, "unknown tensor '" + t + "'");
 }
-std::vector<float>& tensor_of(Results<float>& r, const std::string& t) {
-  return const_cast<std::vector<float>&>(tensor_of(std::as_const(r), t));
-}
 
 bool forward_tensor(const std::string& t) { return t == "out" || t == "lse"; }
 

@@ -41,7 +41,7 @@ bool names_python_impl(int argc, char** argv) {
 // The interpreter that runs Python implementations: $ATTNCHECK_PYTHON, else
 // the active virtual environment's python, else the one this build was
 // configured with (the bridge module is built for that interpreter's ABI).
-std::string python_interpreter() {
+[[maybe_unused]] std::string python_interpreter() {
   if (const char* p = std::getenv("ATTNCHECK_PYTHON"); p && *p) return p;
   if (const char* venv = std::getenv("VIRTUAL_ENV"); venv && *venv) {
     const auto py = std::filesystem::path(venv) / "bin" / "python";

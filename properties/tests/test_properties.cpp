@@ -95,8 +95,8 @@ TEST_P(SequenceParallelVariant, EveryPropertyHolds) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Registry, SequenceParallelVariant, ::testing::ValuesIn(registered(true)),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           std::string name = info.param;
+                         [](const ::testing::TestParamInfo<std::string>& variant) {
+                           std::string name = variant.param;
                            std::replace(name.begin(), name.end(), '-', '_');
                            return name;
                          });
