@@ -251,9 +251,8 @@ class World {
         record(rank, e);
         leave(l, e);
       }
-      me.woken = false;
       me.cv.wait(l);
-      me.woken = false;
+      me.woken = false;  // only a waiting rank is woken, so it is false on every wait
     }
   }
 
