@@ -11,8 +11,6 @@
 // Threads of one warp are ordered by a warp collective (__syncwarp, shuffles,
 // votes) completed between their accesses. The first race of a block is
 // reported and fails the launch.
-#include <link.h>
-
 #include <fmt/format.h>
 
 #include "kernels/simt/state.hpp"
@@ -20,56 +18,13 @@
 namespace simt::detail {
 namespace {
 
-// This OS thread's TLS block of the module holding the kernels: static
-// __shared__ variables (static thread_local) and the dynamic shared buffer.
-struct TlsRange {
-  std::uintptr_t begin = 0, end = 0;
-};
-
-TlsRange find_tls_range() {
-  TlsRange r;
-  const auto probe = std::uintptr_t(dynamic_shared_base());
-  struct Ctx {
-    std::uintptr_t probe;
-    TlsRange* r;
-  } ctx{probe, &r};
-  dl_iterate_phdr(
-      [](dl_phdr_info* info, std::size_t, void* data) {
-        auto* c = static_cast<Ctx*>(data);
-        if (!info->dlpi_tls_data) return 0;
-        for (int i = 0; i < info->dlpi_phnum; ++i) {
-          if (info->dlpi_phdr[i].p_type != PT_TLS) continue;
-          const auto b = std::uintptr_t(info->dlpi_tls_data);
-          const auto e = b + info->dlpi_phdr[i].p_memsz;
-          if (c->probe >= b && c->probe < e) {
-            c->r->begin = b;
-            c->r->end = e;
-            return 1;
-          }
-        }
-        return 0;
-      },
-      &ctx);
-  return r;
-}
-
-thread_local TlsRange t_tls;
-
-std::string where(std::uintptr_t a) {
-  const auto dyn = std::uintptr_t(dynamic_shared_base());
-  if (a >= dyn && a < dyn + k_dynamic_shared_capacity) {
-    return fmt::format("dynamic shared memory offset {}", a - dyn);
-  }
-  return fmt::format("static __shared__ memory offset {}", a - t_tls.begin);
-}
-
 void report(Block& b, const Thread& me, int other, bool me_writes, bool other_wrote,
             std::uintptr_t addr) {
   const Thread& o = b.threads[std::size_t(other)];
   std::string why = fmt::format(
       "race in {}: {} {} and {} {} {} {}", describe(b), describe(b, o),
       other_wrote ? "writes" : "reads", describe(b, me), me_writes ? "writes" : "reads",
-      where(addr),
+      shared_location(addr),
       b.barrier_line == 0
           ? std::string("since the kernel's start, before any __syncthreads")
           : fmt::format("between the __syncthreads at {}:{} and the next one", b.barrier_file,
@@ -101,11 +56,15 @@ void record_access(std::uintptr_t addr, std::size_t size, bool write) {
   Block* b = t_block;
   const Thread* t = t_thread;
   if (!b || !t || !b->race_check || !b->failure.empty()) return;
-  if (t_tls.begin == 0) t_tls = find_tls_range();
-  if (addr < t_tls.begin || addr >= t_tls.end) return;  // not shared memory
+  const TlsRange& tls = kernel_tls_range();
+  if (addr < tls.begin || addr >= tls.end) return;  // not shared memory
   // The runtime's view pointer, read by every use of threadIdx and the like
   // (read only: it never races), is the most frequent access by far.
   if (addr == std::uintptr_t(&t_view)) return;
+  if (b->in_flight > 0) {
+    check_in_flight(*b, *t, addr, size, write ? "writes" : "reads");
+    if (!b->failure.empty()) return;
+  }
   const int me = int(t->linear);
   const unsigned gen = b->warps[std::size_t(me / 32)].gen;
   // An access is ordered before mine if it is mine, or if it came from my
@@ -167,7 +126,10 @@ void record_access(std::uintptr_t addr, std::size_t size, bool write) {
 using simt::detail::record_access;
 
 extern "C" {
-void __tsan_init() { simt::detail::g_race_check_compiled = true; }
+void __tsan_init() {
+  simt::detail::g_race_check_compiled = true;
+  simt::detail::g_access_hook = record_access;
+}
 void __tsan_func_entry(void*) {}
 void __tsan_func_exit() {}
 void __tsan_vptr_update(void**, void*) {}

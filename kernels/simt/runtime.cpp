@@ -7,6 +7,7 @@
 // state and function attributes.
 #include <fmt/format.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <map>
@@ -37,20 +38,12 @@ thread_local cudaError_t t_last_error = cudaSuccess;
 // The per-OS-thread (so per block in flight) dynamic shared memory.
 alignas(128) thread_local unsigned char t_dynamic_shared[k_dynamic_shared_capacity];
 
-// True if [p, p + n) lies inside one allocation.
-bool device_range(const void* p, std::size_t n) {
-  const auto a = std::uintptr_t(p);
-  std::lock_guard<std::mutex> l(g_mutex);
-  auto it = g_allocations.upper_bound(a);
-  if (it == g_allocations.begin()) return false;
-  --it;
-  return a >= it->first && a + n <= it->first + it->second;
-}
-
 cudaError_t fail(cudaError_t e) {
   set_error(e);
   return e;
 }
+
+std::atomic<std::uint64_t> g_frees{0};  // cudaFree calls: invalidates device_range's cache
 
 std::size_t rounded_size(std::size_t size) {
   return (size + 255) / 256 * 256;  // CUDA aligns allocations to 256 bytes
@@ -70,6 +63,26 @@ cudaError_t check_copy(void* dst, const void* src, std::size_t n, cudaMemcpyKind
 }
 
 }  // namespace
+
+// The last allocation found by this OS thread, valid while no cudaFree ran
+// since (cp.async checks its source on every call).
+bool device_range(const void* p, std::size_t n) {
+  struct Cache {
+    std::uintptr_t base = 0, end = 0;
+    std::uint64_t frees = ~0ull;
+  };
+  thread_local Cache cache;
+  const auto a = std::uintptr_t(p);
+  const std::uint64_t frees = g_frees.load(std::memory_order_acquire);
+  if (cache.frees == frees && a >= cache.base && a + n <= cache.end) return true;
+  std::lock_guard<std::mutex> l(g_mutex);
+  auto it = g_allocations.upper_bound(a);
+  if (it == g_allocations.begin()) return false;
+  --it;
+  if (!(a >= it->first && a + n <= it->first + it->second)) return false;
+  cache = Cache{it->first, it->first + it->second, frees};
+  return true;
+}
 
 void set_error(cudaError_t e) {
   if (e != cudaSuccess) t_last_error = e;
@@ -120,6 +133,7 @@ cudaError_t cudaFree(void* ptr) {
     if (it == simt::detail::g_allocations.end()) return fail(cudaErrorInvalidValue);
     size = it->second;
     simt::detail::g_allocations.erase(it);
+    simt::detail::g_frees.fetch_add(1, std::memory_order_release);
   }
   ASAN_UNPOISON_MEMORY_REGION(ptr, simt::detail::rounded_size(size));
   std::free(ptr);

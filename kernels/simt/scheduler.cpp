@@ -305,10 +305,11 @@ uint3 unflatten(unsigned i, dim3 d) {
 
 // Runs one block to completion (or failure) on the calling OS thread.
 void run_block(const char* kernel, dim3 grid, dim3 block, unsigned linear_block,
-               void (*body)(const void*), const void* closure, const Config& cfg,
-               std::vector<std::string>* races, bool race_check) {
+               std::size_t shared_bytes, void (*body)(const void*), const void* closure,
+               const Config& cfg, std::vector<std::string>* races, bool race_check) {
   Block b;
   b.kernel = kernel;
+  b.shared_bytes = shared_bytes;
   b.idx = unflatten(linear_block, grid);
   const unsigned n = block.x * block.y * block.z;
   b.threads.resize(n);
@@ -429,6 +430,7 @@ void run_block(const char* kernel, dim3 grid, dim3 block, unsigned linear_block,
   t_thread = nullptr;
   t_view = nullptr;
   t_block = nullptr;
+  finish_block_stats(b);
   if (!b.failure.empty()) throw std::runtime_error(b.failure);
 }
 
@@ -444,6 +446,11 @@ std::string describe(const Block&, const Thread& t) {
 }
 
 unsigned lane_id() { return t_thread->linear % 32; }
+
+void stop_after_failure() {
+  yield_to_scheduler();  // resumed only to unwind: throws Abandon
+  throw Abandon{};
+}
 
 void sync_block(const char* file, unsigned line) {
   Thread* t = t_thread;
@@ -555,7 +562,7 @@ void launch_impl(const char* name, const void* kernel, dim3 grid, dim3 block,
     for (unsigned k; (k = next.fetch_add(1)) < blocks;) {
       const unsigned i = block_order[k];
       try {
-        run_block(name, grid, block, i, body, closure, cfg, &local_races, race_check);
+        run_block(name, grid, block, i, shared_bytes, body, closure, cfg, &local_races, race_check);
       } catch (const std::exception& e) {
         std::lock_guard<std::mutex> l(m);
         failures.emplace_back(i, e.what());

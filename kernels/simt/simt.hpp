@@ -51,6 +51,25 @@ std::vector<std::string> last_races();
 // True in a binary whose kernels were built for race checking.
 bool race_check_enabled();
 
+// Shared-memory bank conflicts, counted as Nsight Compute does: a warp's
+// request is served in wavefronts; accesses by the lanes of one phase (all 32
+// lanes for 4-byte accesses, 16 for 8-byte, 8 for 16-byte ones and for each
+// 8x8 matrix of an ldmatrix) to distinct 4-byte words of the same bank (of
+// 32) take one wavefront each; `ideal` is the count without conflicts.
+struct BankCounts {
+  std::uint64_t requests = 0;    // warp-level instructions
+  std::uint64_t wavefronts = 0;
+  std::uint64_t ideal = 0;       // wavefronts - ideal: the conflicted ones
+};
+struct SharedMemoryStats {
+  BankCounts ldmatrix;  // exact: the warp's addresses arrive at once
+  BankCounts cp_async;  // shared-memory writes; the k-th cp.async of each lane
+                        // of a warp counted as one request
+};
+// Per kernel name, summed over launches since the last reset (every build).
+std::vector<std::pair<std::string, SharedMemoryStats>> shared_memory_stats();
+void reset_shared_memory_stats();
+
 // Measured costs, for the benchmark.
 double fiber_round_trip_ns(int iterations);
 

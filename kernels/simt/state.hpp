@@ -32,6 +32,11 @@ struct Thread {
   const void* stack_bottom = nullptr;
   std::size_t stack_size = 0;
   void* fake_stack = nullptr;
+  // cp.async: this thread's copies (indices into Block::copies) not yet
+  // committed, and its committed groups still in flight, oldest first.
+  std::vector<unsigned> uncommitted;
+  std::deque<std::vector<unsigned>> groups_in_flight;
+  unsigned cp_async_issued = 0;  // this thread's cp.async count (bank-conflict grouping)
 };
 
 // One warp collective in progress for a given lane mask. Disjoint lane groups
@@ -53,6 +58,23 @@ struct Warp {
   // adding a group leaves the buffers waiting lanes will read in place.
   std::deque<WarpGroup> groups;
   unsigned gen = 0;               // collectives completed by any group (race check ordering)
+};
+
+// One cp.async (kernels/simt/ptx.cpp), from issue to delivery at a wait.
+struct AsyncCopy {
+  unsigned char* dst = nullptr;
+  const unsigned char* src = nullptr;
+  unsigned bytes = 0, src_bytes = 0;
+  unsigned thread = 0;  // the issuing thread (linear id)
+  const char* file = "";
+  unsigned line = 0;
+  bool delivered = false;
+};
+
+// Shared-memory requests of one kind and the wavefronts they took
+// (kernels/simt/simt.hpp BankCounts).
+struct BankTally {
+  std::uint64_t requests = 0, wavefronts = 0, ideal = 0;
 };
 
 // Shadow of one byte of shared memory since the last barrier (race check).
@@ -78,6 +100,24 @@ struct Block {
   const char* barrier_file = "kernel start";
   unsigned barrier_line = 0;
 
+  // The launch's dynamic shared memory size.
+  std::size_t shared_bytes = 0;
+  // cp.async in flight: every copy issued by the block, and per 4-byte word
+  // of shared memory the copy (index + 1) that will write it, 0 for none
+  // (dynamic shared memory in a vector made at the first cp.async, static
+  // __shared__ in a map).
+  std::vector<AsyncCopy> copies;
+  std::vector<std::uint32_t> pending_dynamic;
+  std::unordered_map<std::uintptr_t, std::uint32_t> pending_static;
+  unsigned in_flight = 0;
+  // Bank conflicts: ldmatrix (exact: the warp's addresses arrive together),
+  // cp.async (the k-th cp.async of each lane of a warp taken as one request).
+  BankTally ldmatrix_banks, cp_async_banks;
+  // cp.async destinations per warp, by the issuing lane's count: (lane, address).
+  // (bytes, lanes' destinations), by warp and the issuing lane's cp.async count.
+  std::vector<std::unordered_map<
+      unsigned, std::pair<unsigned, std::vector<std::pair<unsigned, std::uintptr_t>>>>>
+      cp_async_requests;
   void fail(std::string why) {
     if (failure.empty()) failure = std::move(why);
   }
@@ -94,6 +134,32 @@ std::string describe(const Block& b, const Thread& t);
 void record_access(std::uintptr_t addr, std::size_t size, bool write);
 // Whether race checking was compiled into this binary (set by __tsan_init).
 extern bool g_race_check_compiled;
+// record_access in a race-check build, null otherwise: accesses made by the
+// runtime's emulated instructions on a thread's behalf (ptx.cpp).
+extern void (*g_access_hook)(std::uintptr_t addr, std::size_t size, bool write);
+// After b.fail(): suspends the calling thread for good (the scheduler unwinds it).
+[[noreturn]] void stop_after_failure();
+
+// The calling OS thread's TLS block of the module holding the kernels
+// (static __shared__ variables and the dynamic shared buffer live in it).
+struct TlsRange {
+  std::uintptr_t begin = 0, end = 0;
+};
+const TlsRange& kernel_tls_range();
+// Where a shared-memory address is, in words ("dynamic shared memory offset N").
+std::string shared_location(std::uintptr_t a);
+// cp.async checks (kernels/simt/ptx.cpp): an access to bytes a copy in flight
+// will write fails the block, naming the copy. `what`: "reads", "writes", "ldmatrix reads".
+void check_in_flight(Block& b, const Thread& t, std::uintptr_t addr, std::size_t size,
+                     const char* what);
+// Adds the block's cp.async bank counts and its tallies to the per-kernel totals.
+void finish_block_stats(Block& b);
+// Wavefronts of one shared-memory request: `addrs` of accesses of `bytes`
+// each by the lanes of a warp, in lane order (kernels/simt/ptx.cpp).
+BankTally wavefronts(const std::vector<std::pair<unsigned, std::uintptr_t>>& addrs,
+                     unsigned bytes);
+// True if [p, p + n) lies inside one device allocation (runtime.cpp).
+bool device_range(const void* p, std::size_t n);
 
 }  // namespace simt::detail
 

@@ -1,0 +1,402 @@
+// simt's emulation of the tensor-core and asynchronous-copy instructions of
+// kernels/simt/ptx.hpp (mma.sync m16n8k16, ldmatrix, cp.async with its commit
+// and wait groups), and the shared-memory bank-conflict counts. Written by
+// hand from the PTX ISA's definitions: no packaged library executes PTX on a
+// CPU. The definitions each function follows are in ptx.hpp.
+#include <link.h>
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include "kernels/simt/ptx.hpp"
+#include "kernels/simt/state.hpp"
+
+namespace simt::detail {
+
+void (*g_access_hook)(std::uintptr_t, std::size_t, bool) = nullptr;
+
+namespace {
+
+TlsRange find_tls_range() {
+  TlsRange r;
+  const auto probe = std::uintptr_t(dynamic_shared_base());
+  struct Ctx {
+    std::uintptr_t probe;
+    TlsRange* r;
+  } ctx{probe, &r};
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, std::size_t, void* data) {
+        auto* c = static_cast<Ctx*>(data);
+        if (!info->dlpi_tls_data) return 0;
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          if (info->dlpi_phdr[i].p_type != PT_TLS) continue;
+          const auto b = std::uintptr_t(info->dlpi_tls_data);
+          const auto e = b + info->dlpi_phdr[i].p_memsz;
+          if (c->probe >= b && c->probe < e) {
+            c->r->begin = b;
+            c->r->end = e;
+            return 1;
+          }
+        }
+        return 0;
+      },
+      &ctx);
+  return r;
+}
+
+thread_local TlsRange t_tls;
+
+std::mutex g_stats_mutex;
+std::map<std::string, SharedMemoryStats> g_stats;
+
+void add(BankCounts& to, const BankTally& t) {
+  to.requests += t.requests;
+  to.wavefronts += t.wavefronts;
+  to.ideal += t.ideal;
+}
+void add(BankTally& to, const BankTally& t) {
+  to.requests += t.requests;
+  to.wavefronts += t.wavefronts;
+  to.ideal += t.ideal;
+}
+
+std::string site(const char* file, unsigned line) { return fmt::format("{}:{}", file, line); }
+
+// Fails the block at an instruction of the calling thread and leaves it.
+[[noreturn]] void fail_here(Block& b, const Thread& t, const char* instr, const char* file,
+                            unsigned line, const std::string& why) {
+  b.fail(fmt::format("{}: {} at {} ({}): {}", describe(b), describe(b, t), site(file, line), instr,
+                     why));
+  stop_after_failure();
+}
+
+bool in_dynamic(const Block& b, std::uintptr_t a, std::size_t n) {
+  const auto base = std::uintptr_t(dynamic_shared_base());
+  return a >= base && a + n <= base + b.shared_bytes;
+}
+
+// Inside the launch's dynamic shared memory, or a static __shared__ variable
+// (the kernels' module TLS outside the dynamic buffer).
+bool in_shared(const Block& b, std::uintptr_t a, std::size_t n) {
+  if (in_dynamic(b, a, n)) return true;
+  const auto base = std::uintptr_t(dynamic_shared_base());
+  const TlsRange& tls = kernel_tls_range();
+  const bool in_tls = a >= tls.begin && a + n <= tls.end;
+  const bool touches_dynamic = a < base + k_dynamic_shared_capacity && a + n > base;
+  return in_tls && !touches_dynamic;
+}
+
+// The in-flight copy slot of the 4-byte word at `a` (0: none).
+std::uint32_t* pending_slot(Block& b, std::uintptr_t a, bool create) {
+  const auto base = std::uintptr_t(dynamic_shared_base());
+  if (a >= base && a < base + k_dynamic_shared_capacity) {
+    const std::size_t i = (a - base) / 4;
+    if (i >= b.pending_dynamic.size()) {
+      if (!create) return nullptr;
+      b.pending_dynamic.resize(std::max<std::size_t>(i + 1, (b.shared_bytes + 3) / 4), 0);
+    }
+    return &b.pending_dynamic[i];
+  }
+  if (!create) {
+    auto it = b.pending_static.find(a / 4);
+    return it == b.pending_static.end() ? nullptr : &it->second;
+  }
+  return &b.pending_static[a / 4];
+}
+
+void deliver(Block& b, unsigned id) {
+  AsyncCopy& c = b.copies[id];
+  if (c.src_bytes) std::memcpy(c.dst, c.src, c.src_bytes);
+  if (c.bytes > c.src_bytes) std::memset(c.dst + c.src_bytes, 0, c.bytes - c.src_bytes);
+  const auto a = std::uintptr_t(c.dst);
+  for (std::uintptr_t w = a / 4; w <= (a + c.bytes - 1) / 4; ++w) {
+    if (std::uint32_t* s = pending_slot(b, w * 4, false); s && *s == id + 1) *s = 0;
+  }
+  c.delivered = true;
+  // Nothing in flight: no thread or shared word names a copy any more.
+  if (--b.in_flight == 0) b.copies.clear();
+  // The copy lands now: a write by the issuing thread (the caller) for the race check.
+  if (b.race_check && g_access_hook) g_access_hook(a, c.bytes, true);
+}
+
+float element(std::uint32_t reg, int half, bool bf16) {
+  const auto bits = std::uint16_t(reg >> (16 * half));
+  if (bf16) {
+    const std::uint32_t u = std::uint32_t(bits) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  }
+  __half_raw raw;
+  raw.x = bits;
+  return __half2float(__half(raw));
+}
+
+}  // namespace
+
+const TlsRange& kernel_tls_range() {
+  if (t_tls.begin == 0) t_tls = find_tls_range();
+  return t_tls;
+}
+
+std::string shared_location(std::uintptr_t a) {
+  const auto dyn = std::uintptr_t(dynamic_shared_base());
+  if (a >= dyn && a < dyn + k_dynamic_shared_capacity) {
+    return fmt::format("dynamic shared memory offset {}", a - dyn);
+  }
+  return fmt::format("static __shared__ memory offset {}", a - kernel_tls_range().begin);
+}
+
+void check_in_flight(Block& b, const Thread& t, std::uintptr_t addr, std::size_t size,
+                     const char* what) {
+  for (std::uintptr_t w = addr / 4; w <= (addr + size - 1) / 4; ++w) {
+    const std::uint32_t* s = pending_slot(b, w * 4, false);
+    if (!s || *s == 0) continue;
+    const AsyncCopy& c = b.copies[*s - 1];
+    if (c.delivered) continue;
+    std::string why = fmt::format(
+        "race in {}: {} {} {} before the cp.async.wait_group that covers the cp.async at {} by "
+        "{}: the copy has not landed (a GPU may return the old bytes)",
+        describe(b), describe(b, t), what, shared_location(std::max<std::uintptr_t>(addr, w * 4)),
+        site(c.file, c.line), describe(b, b.threads[c.thread]));
+    if (b.races && int(b.races->size()) < b.max_races) b.races->push_back(why);
+    b.fail(std::move(why));
+    return;
+  }
+}
+
+BankTally wavefronts(const std::vector<std::pair<unsigned, std::uintptr_t>>& addrs,
+                     unsigned bytes) {
+  BankTally t;
+  if (addrs.empty()) return t;
+  t.requests = 1;
+  const unsigned phase_lanes = bytes >= 16 ? 8 : (bytes == 8 ? 16 : 32);
+  const unsigned words = std::max(1u, bytes / 4);
+  // Phase -> bank -> distinct words.
+  std::map<unsigned, std::map<unsigned, std::vector<std::uintptr_t>>> phases;
+  for (const auto& [lane, a] : addrs) {
+    auto& banks = phases[lane / phase_lanes];
+    for (unsigned k = 0; k < words; ++k) {
+      const std::uintptr_t w = a / 4 + k;
+      auto& in_bank = banks[unsigned(w % 32)];
+      if (std::find(in_bank.begin(), in_bank.end(), w) == in_bank.end()) in_bank.push_back(w);
+    }
+  }
+  for (const auto& [phase, banks] : phases) {
+    std::size_t most = 1;
+    for (const auto& [bank, ws] : banks) most = std::max(most, ws.size());
+    t.wavefronts += most;
+    t.ideal += 1;
+  }
+  return t;
+}
+
+void finish_block_stats(Block& b) {
+  for (auto& per_warp : b.cp_async_requests) {
+    for (auto& [k, req] : per_warp) {
+      (void)k;
+      add(b.cp_async_banks, wavefronts(req.second, req.first));
+    }
+  }
+  if (b.ldmatrix_banks.requests == 0 && b.cp_async_banks.requests == 0) return;
+  std::lock_guard<std::mutex> l(g_stats_mutex);
+  SharedMemoryStats& s = g_stats[b.kernel];
+  add(s.ldmatrix, b.ldmatrix_banks);
+  add(s.cp_async, b.cp_async_banks);
+}
+
+void mma_m16n8k16(bool bf16, float* d, const std::uint32_t* a, const std::uint32_t* b,
+                  const float* c, const char* file, unsigned line) {
+  struct Slot {
+    std::uint32_t a[4];
+    std::uint32_t b[2];
+  } mine;
+  std::memcpy(mine.a, a, sizeof mine.a);
+  std::memcpy(mine.b, b, sizeof mine.b);
+  static_assert(sizeof(Slot) <= k_warp_slot);
+  const unsigned char* all = warp_exchange(0xffffffffu, &mine, sizeof mine, file, line);
+  auto slot = [&](unsigned lane) {
+    Slot s;
+    std::memcpy(&s, all + std::size_t(lane) * k_warp_slot, sizeof s);
+    return s;
+  };
+  // A[r][k]: lane 4 (r % 8) + (k % 8) / 2, register (r >= 8) + 2 (k >= 8), half k % 2.
+  // B[k][n]: lane 4 n + (k % 8) / 2, register k >= 8, half k % 2.
+  const unsigned lane = lane_id(), g = lane / 4, tq = lane % 4;
+  float arow[2][16], bcol[2][16];
+  for (int hi = 0; hi < 2; ++hi) {
+    const unsigned r = g + 8 * unsigned(hi);
+    for (unsigned k = 0; k < 16; ++k) {
+      const Slot s = slot(4 * (r % 8) + (k % 8) / 2);
+      arow[hi][k] = element(s.a[(r >= 8) + 2 * (k >= 8)], int(k % 2), bf16);
+    }
+  }
+  for (int j = 0; j < 2; ++j) {
+    const unsigned n = 2 * tq + unsigned(j);
+    for (unsigned k = 0; k < 16; ++k) {
+      const Slot s = slot(4 * n + (k % 8) / 2);
+      bcol[j][k] = element(s.b[k >= 8], int(k % 2), bf16);
+    }
+  }
+  for (int i = 0; i < 4; ++i) {
+    float acc = c[i];
+    for (unsigned k = 0; k < 16; ++k) {
+      const float p = arow[i / 2][k] * bcol[i % 2][k];  // exact for bf16 and f16 inputs
+      acc = acc + p;
+    }
+    d[i] = acc;
+  }
+}
+
+void ldmatrix(int n, bool trans, std::uint32_t* r, const void* smem_row, const char* file,
+              unsigned line) {
+  Block& b = *t_block;
+  const Thread& t = *t_thread;
+  const unsigned lane = lane_id();
+  struct Slot {
+    unsigned char row[16];
+    std::uintptr_t addr;
+  } mine{};
+  static_assert(sizeof(Slot) <= k_warp_slot);
+  const char* instr = trans ? "ldmatrix .trans" : "ldmatrix";
+  if (lane < 8u * unsigned(n)) {
+    const auto a = std::uintptr_t(smem_row);
+    if (a % 16 != 0) {
+      fail_here(b, t, instr, file, line,
+                fmt::format("lane {} gives row address {:#x}, not 16-byte aligned", lane, a));
+    }
+    if (!in_shared(b, a, 16)) {
+      fail_here(b, t, instr, file, line,
+                fmt::format("lane {} gives row address {:#x}, outside the block's shared memory "
+                            "(dynamic: {} bytes at {:#x})",
+                            lane, a, b.shared_bytes, std::uintptr_t(dynamic_shared_base())));
+    }
+    if (b.in_flight > 0) {
+      check_in_flight(b, t, a, 16, "ldmatrix reads");
+      if (!b.failure.empty()) stop_after_failure();
+    }
+    if (b.race_check && g_access_hook) g_access_hook(a, 16, false);
+    std::memcpy(mine.row, smem_row, 16);
+    mine.addr = a;
+  }
+  const unsigned char* all = warp_exchange(0xffffffffu, &mine, sizeof mine, file, line);
+  auto half_of = [&](unsigned provider, unsigned e) {
+    std::uint16_t h;
+    std::memcpy(&h, all + std::size_t(provider) * k_warp_slot + 2 * e, 2);
+    return std::uint32_t(h);
+  };
+  for (unsigned m = 0; m < unsigned(n); ++m) {
+    std::uint32_t lo, hi;
+    if (!trans) {
+      lo = half_of(8 * m + lane / 4, 2 * (lane % 4));
+      hi = half_of(8 * m + lane / 4, 2 * (lane % 4) + 1);
+    } else {
+      lo = half_of(8 * m + 2 * (lane % 4), lane / 4);
+      hi = half_of(8 * m + 2 * (lane % 4) + 1, lane / 4);
+    }
+    r[m] = lo | hi << 16;
+  }
+  if (lane == 0) {
+    std::vector<std::pair<unsigned, std::uintptr_t>> rows;
+    for (unsigned l = 0; l < 8u * unsigned(n); ++l) {
+      std::uintptr_t a;
+      std::memcpy(&a, all + std::size_t(l) * k_warp_slot + offsetof(Slot, addr), sizeof a);
+      rows.emplace_back(l, a);
+    }
+    add(b.ldmatrix_banks, wavefronts(rows, 16));
+  }
+}
+
+void cp_async(void* smem, const void* gmem, int bytes, int src_bytes, const char* file,
+              unsigned line) {
+  Block& b = *t_block;
+  Thread& t = *t_thread;
+  const auto dst = std::uintptr_t(smem), src = std::uintptr_t(gmem);
+  const char* instr = bytes == 16 ? "cp.async.cg" : "cp.async.ca";
+  if (src_bytes < 0 || src_bytes > bytes) {
+    fail_here(b, t, instr, file, line,
+              fmt::format("src-size {} outside 0..{} (the copy size)", src_bytes, bytes));
+  }
+  if (dst % unsigned(bytes) != 0 || src % unsigned(bytes) != 0) {
+    fail_here(b, t, instr, file, line,
+              fmt::format("addresses must be aligned to the copy size {}: shared {:#x}, global "
+                          "{:#x}",
+                          bytes, dst, src));
+  }
+  if (!in_shared(b, dst, std::size_t(bytes))) {
+    fail_here(b, t, instr, file, line,
+              fmt::format("destination {:#x} + {} bytes is outside the block's shared memory "
+                          "(dynamic: {} bytes at {:#x})",
+                          dst, bytes, b.shared_bytes, std::uintptr_t(dynamic_shared_base())));
+  }
+  if (src_bytes > 0 && !device_range(gmem, std::size_t(src_bytes))) {
+    fail_here(b, t, instr, file, line,
+              fmt::format("source {:#x} + {} bytes is not inside one device allocation", src,
+                          src_bytes));
+  }
+  if (b.in_flight > 0) {
+    for (std::uintptr_t w = dst / 4; w <= (dst + unsigned(bytes) - 1) / 4; ++w) {
+      const std::uint32_t* s = pending_slot(b, w * 4, false);
+      if (!s || *s == 0 || b.copies[*s - 1].delivered) continue;
+      const AsyncCopy& o = b.copies[*s - 1];
+      fail_here(b, t, instr, file, line,
+                fmt::format("its destination {} is also the destination of the cp.async at {} "
+                            "by {}, still in flight (the order they land in is undefined)",
+                            shared_location(w * 4), site(o.file, o.line),
+                            describe(b, b.threads[o.thread])));
+    }
+  }
+  const unsigned id = unsigned(b.copies.size());
+  b.copies.push_back(AsyncCopy{static_cast<unsigned char*>(smem),
+                               static_cast<const unsigned char*>(gmem), unsigned(bytes),
+                               unsigned(src_bytes), t.linear, file, line, false});
+  for (std::uintptr_t w = dst / 4; w <= (dst + unsigned(bytes) - 1) / 4; ++w) {
+    *pending_slot(b, w * 4, true) = id + 1;
+  }
+  ++b.in_flight;
+  t.uncommitted.push_back(id);
+  // Bank conflicts of the shared-memory write, the k-th cp.async of each lane
+  // of the warp as one request.
+  const std::size_t warp = t.linear / 32;
+  if (b.cp_async_requests.size() <= warp) b.cp_async_requests.resize(b.warps.size());
+  auto& req = b.cp_async_requests[warp][t.cp_async_issued++];
+  req.first = unsigned(bytes);
+  req.second.emplace_back(t.linear % 32, dst);
+}
+
+void cp_async_commit(const char*, unsigned) {
+  Thread& t = *t_thread;
+  t.groups_in_flight.push_back(std::move(t.uncommitted));  // an empty group is allowed
+  t.uncommitted.clear();
+}
+
+void cp_async_wait(int n, const char*, unsigned) {
+  Block& b = *t_block;
+  Thread& t = *t_thread;
+  while (t.groups_in_flight.size() > std::size_t(n)) {
+    for (unsigned id : t.groups_in_flight.front()) deliver(b, id);
+    t.groups_in_flight.pop_front();
+  }
+}
+
+}  // namespace simt::detail
+
+namespace simt {
+
+std::vector<std::pair<std::string, SharedMemoryStats>> shared_memory_stats() {
+  std::lock_guard<std::mutex> l(detail::g_stats_mutex);
+  return {detail::g_stats.begin(), detail::g_stats.end()};
+}
+
+void reset_shared_memory_stats() {
+  std::lock_guard<std::mutex> l(detail::g_stats_mutex);
+  detail::g_stats.clear();
+}
+
+}  // namespace simt

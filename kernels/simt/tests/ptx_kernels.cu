@@ -1,0 +1,146 @@
+// Kernels exercising kernels/simt/ptx.hpp (ptx_kernels.hpp says what each
+// does). The lines marked `// marker: NAME` are looked up by the tests, which
+// expect failure reports to name them.
+#include "kernels/simt/cuda.hpp"
+#include "kernels/simt/ptx.hpp"
+#include "kernels/simt/tests/ptx_kernels.hpp"
+
+namespace simt_ptx_tests {
+namespace {
+
+template <typename T>
+__global__ void mma_kernel(const std::uint32_t* a, const std::uint32_t* b, const float* c,
+                           float* d) {
+  const int l = int(threadIdx.x);
+  std::uint32_t ra[4], rb[2];
+  float rc[4], rd[4];
+  for (int i = 0; i < 4; ++i) ra[i] = a[4 * l + i];
+  for (int i = 0; i < 2; ++i) rb[i] = b[2 * l + i];
+  for (int i = 0; i < 4; ++i) rc[i] = c[4 * l + i];
+  ptx::mma_m16n8k16<T>(rd, ra, rb, rc);
+  for (int i = 0; i < 4; ++i) d[4 * l + i] = rd[i];
+}
+
+template <int N, bool Trans>
+__global__ void ldmatrix_kernel(const std::uint16_t* tile, int rows, int stride,
+                                const int* row_of_lane, std::uint32_t* out) {
+  extern __shared__ __align__(16) std::uint16_t smem[];
+  const int l = int(threadIdx.x);
+  for (int e = l; e < rows * stride; e += 32) smem[e] = tile[e];
+  __syncthreads();
+  const int r = row_of_lane[l];
+  const std::uint16_t* row = r < 0 ? nullptr : smem + r * stride;
+  std::uint32_t reg[N];
+  ptx::ldmatrix<N, Trans>(reg, row);
+  for (int i = 0; i < N; ++i) out[N * l + i] = reg[i];
+}
+
+__global__ void cp_async_kernel(CpAsyncCase which, const std::uint8_t* src, std::uint8_t* out) {
+  extern __shared__ __align__(16) std::uint8_t shm[];
+  const int l = int(threadIdx.x);
+  for (int e = l; e < 4096; e += 32) shm[e] = 0xAB;
+  __syncthreads();
+  switch (which) {
+    case CpAsyncCase::Zfill:
+      ptx::cp_async<16>(shm + 16 * l, src + 16 * l, l % 17);
+      ptx::cp_async_commit();
+      ptx::cp_async_wait<0>();
+      __syncthreads();
+      for (int e = l; e < 512; e += 32) out[e] = shm[e];
+      break;
+    case CpAsyncCase::Groups:
+      ptx::cp_async<16>(shm + 16 * l, src + 16 * l);
+      ptx::cp_async_commit();
+      ptx::cp_async<16>(shm + 512 + 16 * l, src + 512 + 16 * l);
+      ptx::cp_async_commit();
+      ptx::cp_async_wait<1>();
+      for (int e = 0; e < 16; ++e) {
+        out[16 * l + e] = shm[16 * l + e];
+        out[512 + 16 * l + e] = shm[512 + 16 * l + e];  // group 1: not landed yet
+      }
+      ptx::cp_async_wait<0>();
+      for (int e = 0; e < 16; ++e) out[1024 + 16 * l + e] = shm[512 + 16 * l + e];
+      break;
+    case CpAsyncCase::Small:
+      ptx::cp_async<4>(shm + 4 * l, src + 4 * l);
+      ptx::cp_async<8>(shm + 128 + 8 * l, src + 128 + 8 * l);
+      ptx::cp_async_commit();
+      ptx::cp_async_wait<0>();
+      __syncthreads();
+      for (int e = l; e < 384; e += 32) out[e] = shm[e];
+      break;
+    case CpAsyncCase::LdmatrixEarly: {
+      ptx::cp_async<16>(shm + 16 * l, src + 16 * l);  // marker: ldmatrix-early
+      ptx::cp_async_commit();
+      std::uint32_t reg[4];
+      ptx::ldmatrix<4, false>(reg, shm + 16 * l);
+      out[l] = std::uint8_t(reg[0]);
+      ptx::cp_async_wait<0>();
+      break;
+    }
+    case CpAsyncCase::PlainReadEarly:
+      ptx::cp_async<16>(shm + 16 * l, src + 16 * l);  // marker: plain-read-early
+      ptx::cp_async_commit();
+      out[l] = shm[16 * l];
+      ptx::cp_async_wait<0>();
+      break;
+    case CpAsyncCase::Misaligned:
+      ptx::cp_async<16>(shm + 8, src);
+      break;
+    case CpAsyncCase::OutsideShared:
+      ptx::cp_async<16>(shm + 4096, src);
+      break;
+    case CpAsyncCase::HostSource: {
+      static const std::uint8_t host[16] __attribute__((aligned(16))) = {};
+      ptx::cp_async<16>(shm, host);
+      break;
+    }
+    case CpAsyncCase::SameDestination:
+      if (l < 2) ptx::cp_async<16>(shm, src + 16 * l);
+      __syncthreads();
+      ptx::cp_async_commit();
+      ptx::cp_async_wait<0>();
+      break;
+    case CpAsyncCase::LdmatrixMisaligned: {
+      std::uint32_t reg[1];
+      ptx::ldmatrix<1, false>(reg, shm + (l == 3 ? 8 : 16 * l));
+      out[l] = std::uint8_t(reg[0]);
+      break;
+    }
+  }
+}
+
+}  // namespace
+
+cudaError_t mma_bf16(const std::uint32_t* a, const std::uint32_t* b, const float* c, float* d) {
+  ATTNCHECK_LAUNCH((mma_kernel<__nv_bfloat16>), dim3(1), dim3(32), 0, 0, a, b, c, d);
+  return cudaGetLastError();
+}
+
+cudaError_t mma_f16(const std::uint32_t* a, const std::uint32_t* b, const float* c, float* d) {
+  ATTNCHECK_LAUNCH((mma_kernel<__half>), dim3(1), dim3(32), 0, 0, a, b, c, d);
+  return cudaGetLastError();
+}
+
+cudaError_t ldmatrix(const std::uint16_t* tile, int rows, int stride, const int* row_of_lane,
+                     int n, bool trans, std::uint32_t* out) {
+  const std::size_t bytes = std::size_t(rows) * stride * 2;
+#define SIMT_PTX_LDMATRIX(N, T)                                                               \
+  ATTNCHECK_LAUNCH((ldmatrix_kernel<N, T>), dim3(1), dim3(32), bytes, 0, tile, rows, stride, \
+                   row_of_lane, out)
+  if (n == 1 && trans) SIMT_PTX_LDMATRIX(1, true);
+  if (n == 1 && !trans) SIMT_PTX_LDMATRIX(1, false);
+  if (n == 2 && trans) SIMT_PTX_LDMATRIX(2, true);
+  if (n == 2 && !trans) SIMT_PTX_LDMATRIX(2, false);
+  if (n == 4 && trans) SIMT_PTX_LDMATRIX(4, true);
+  if (n == 4 && !trans) SIMT_PTX_LDMATRIX(4, false);
+#undef SIMT_PTX_LDMATRIX
+  return cudaGetLastError();
+}
+
+cudaError_t cp_async(CpAsyncCase c, const std::uint8_t* src, std::uint8_t* out) {
+  ATTNCHECK_LAUNCH(cp_async_kernel, dim3(1), dim3(32), 4096, 0, c, src, out);
+  return cudaGetLastError();
+}
+
+}  // namespace simt_ptx_tests
