@@ -14,6 +14,9 @@
 #include "harness/error.hpp"
 #include "harness/impl_flash.hpp"
 #include "kernels/flash/flash.hpp"
+#if !defined(ATTNCHECK_NATIVE_CUDA)
+#include "kernels/simt/simt.hpp"
+#endif
 
 #if defined(ATTNCHECK_NATIVE_CUDA)
 #define ATTNCHECK_IMPL_BACKEND cuda_backend
@@ -27,8 +30,15 @@ namespace {
 
 void check(cudaError_t e, const char* what) {
   if (e != cudaSuccess) {
+#if defined(ATTNCHECK_NATIVE_CUDA)
+    const std::string detail;
+#else
+    const std::string failure = simt::last_failure();
+    const std::string detail = failure.empty() ? std::string() : ": " + failure;
+#endif
     throw Error(ErrorKind::Unsupported, "flash", -1,
-                fmt::format("{} failed: {} ({})", what, cudaGetErrorString(e), cudaGetErrorName(e)));
+                fmt::format("{} failed: {} ({}){}", what, cudaGetErrorString(e), cudaGetErrorName(e),
+                            detail));
   }
 }
 
@@ -184,7 +194,7 @@ struct DeviceCase {
 
 // Backward with O (in the storage dtype) and LSE already on the device.
 void backward_on_device(const Batch& b, const Inputs& in, DeviceCase& dc, std::vector<float>& dq,
-                        std::vector<float>& dk, std::vector<float>& dv) {
+                        std::vector<float>& dk, std::vector<float>& dv, FlashKernels kernels) {
   const DType t = b.dtype;
   const std::size_t eb = elem_bytes(t);
   const DeviceBuffer dout = upload(encode(in.dout, t));
@@ -197,8 +207,12 @@ void backward_on_device(const Batch& b, const Inputs& in, DeviceCase& dc, std::v
   dc.p.dk = ddk.get();
   dc.p.dv = ddv.get();
   dc.p.workspace = static_cast<float*>(work.get());
-  check(flash::backward(dc.p, nullptr), "flash::backward");
-  check(cudaDeviceSynchronize(), "flash::backward");
+  if (kernels == FlashKernels::TensorCore) {
+    check(flash::tc_backward(dc.p, nullptr), "flash::tc_backward");
+  } else {
+    check(flash::backward(dc.p, nullptr), "flash::backward");
+  }
+  check(cudaDeviceSynchronize(), "flash backward");
   dq.resize(b.q_elems());
   dk.resize(b.k_elems());
   dv.resize(b.v_elems());
@@ -209,7 +223,7 @@ void backward_on_device(const Batch& b, const Inputs& in, DeviceCase& dc, std::v
 
 }  // namespace
 
-void run_flash(const Case& c, bool grads, Results<float>& out) {
+void run_flash(const Case& c, bool grads, Results<float>& out, FlashKernels kernels) {
   const Batch& b = c.batch;
   const DType t = b.dtype;
   DeviceCase dc(b, c.inputs);
@@ -217,27 +231,35 @@ void run_flash(const Case& c, bool grads, Results<float>& out) {
   const DeviceBuffer lse = filled(b.lse_elems() * 4);
   dc.p.o = o.get();
   dc.p.lse = static_cast<float*>(lse.get());
-  check(flash::forward(dc.p, nullptr), "flash::forward");
-  check(cudaDeviceSynchronize(), "flash::forward");
+  if (kernels == FlashKernels::TensorCore) {
+    if (const auto why = flash_tc_refusal(b)) throw Error(ErrorKind::Unsupported, "flash-tc", -1, *why);
+    check(flash::tc_forward(dc.p, nullptr), "flash::tc_forward");
+  } else {
+    check(flash::forward(dc.p, nullptr), "flash::forward");
+  }
+  check(cudaDeviceSynchronize(), "flash forward");
   decode(download(o), t, out.out);
   decode(download(lse), DType::Float32, out.lse);  // LSE is float32 whatever the dtype
   if (!grads) return;
-  backward_on_device(b, c.inputs, dc, out.dq, out.dk, out.dv);
+  backward_on_device(b, c.inputs, dc, out.dq, out.dk, out.dv, kernels);
 }
 
 void flash_forward(const Batch& b, const Inputs& in, std::vector<float>& out,
-                   std::vector<float>& lse) {
+                   std::vector<float>& lse, FlashKernels kernels) {
   Results<float> r;
   r.out.assign(b.o_elems(), 0.0f);
   r.lse.assign(b.lse_elems(), 0.0f);
-  run_flash(Case{b, in, 0}, false, r);
+  run_flash(Case{b, in, 0}, false, r, kernels);
   out = std::move(r.out);
   lse = std::move(r.lse);
 }
 
 void flash_backward_given(const Batch& b, const Inputs& in, const std::vector<float>& out,
                           const std::vector<float>& lse, std::vector<float>& dq,
-                          std::vector<float>& dk, std::vector<float>& dv) {
+                          std::vector<float>& dk, std::vector<float>& dv, FlashKernels kernels) {
+  if (kernels == FlashKernels::TensorCore) {
+    if (const auto why = flash_tc_refusal(b)) throw Error(ErrorKind::Unsupported, "flash-tc", -1, *why);
+  }
   DeviceCase dc(b, in);
   // O as the kernels store it (the storage dtype; exact for values that came
   // from a kernel), LSE in float32.
@@ -247,7 +269,7 @@ void flash_backward_given(const Batch& b, const Inputs& in, const std::vector<fl
   const DeviceBuffer l = upload(lse);
   dc.p.o = const_cast<void*>(o.get());
   dc.p.lse = static_cast<float*>(l.get());
-  backward_on_device(b, in, dc, dq, dk, dv);
+  backward_on_device(b, in, dc, dq, dk, dv, kernels);
 }
 
 }  // namespace attncheck::ATTNCHECK_IMPL_BACKEND

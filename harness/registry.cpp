@@ -159,13 +159,32 @@ Registry make_builtin() {
            .device = "simt",
            .description = "kernels/flash (FlashAttention-2, fwd+bwd) run on the CPU by kernels/simt",
            .caps = flash_simt_caps,
-           .run = simt_backend::run_flash,
+           .run = [](const Case& c, bool grads, Results<float>& out) {
+             simt_backend::run_flash(c, grads, out);
+           },
            .stats = {}});
-  // Sequence-parallel variants on the threads backend, each over both local
+  Capabilities tc_caps = flash_simt_caps;
+  tc_caps.dtypes = {DType::BFloat16, DType::Float16};
+  tc_caps.refuses = [](const Batch& b) { return flash_tc_refusal(b); };
+  reg.add({.name = "flash-tc",
+           .device = "simt",
+           .description = "kernels/flash tensor-core kernels (FlashAttention-2 structure: mma.sync "
+                          "m16n8k16, ldmatrix, cp.async; bf16/fp16, fwd+bwd) on kernels/simt",
+           .caps = tc_caps,
+           .run = [](const Case& c, bool grads, Results<float>& out) {
+             simt_backend::run_flash(c, grads, out, FlashKernels::TensorCore);
+           },
+           .stats = {}});
+  // Sequence-parallel variants on the threads backend, each over the local
   // attentions, so a failure says whether the distribution or the kernel is wrong.
+  enum class Local { Reference, Flash, FlashTc };
   for (dist::Variant v : {dist::Variant::Ring, dist::Variant::Ulysses, dist::Variant::AllGather}) {
     for (int cp : {2, 4, 8}) {
-      for (bool flash_local : {false, true}) {
+      for (Local which : {Local::Reference, Local::Flash, Local::FlashTc}) {
+        // flash-tc inside every variant at cp 2 and 4 (cp 8 adds rank count,
+        // not kernel coverage, to the campaign's time).
+        if (which == Local::FlashTc && cp == 8) continue;
+        const bool on_simt = which != Local::Reference;
         const dist::Support sup = dist::support(v);
         Capabilities caps;
         caps.lq_ne_lk = false;
@@ -175,18 +194,30 @@ Registry make_builtin() {
         caps.needs_position_ids = sup.needs_position_ids;
         caps.windows_need_causal = sup.windows_need_causal;
         caps.heads_split = sup.splits_heads ? cp : 0;
-        if (flash_local) caps.max_head_dim = flash::k_max_head_dim;
-        caps.simt = flash_local;
-        caps.refuses = [v, cp](const Batch& b) { return dist::refusal(v, cp, b); };
+        if (on_simt) caps.max_head_dim = flash::k_max_head_dim;
+        if (which == Local::FlashTc) caps.dtypes = {DType::BFloat16, DType::Float16};
+        caps.simt = on_simt;
+        caps.refuses = [v, cp, which](const Batch& b) -> std::optional<std::string> {
+          if (which == Local::FlashTc) {
+            if (auto why = flash_tc_refusal(b)) return why;
+          }
+          return dist::refusal(v, cp, b);
+        };
         caps.cp = cp;
-        caps.single_device = flash_local ? "flash" : "reference-f32";
-        const auto local = flash_local ? dist::flash_simt_local() : dist::reference_local();
+        caps.single_device = which == Local::Reference ? "reference-f32"
+                             : which == Local::Flash   ? "flash"
+                                                       : "flash-tc";
+        const auto local = which == Local::Reference ? dist::reference_local()
+                           : which == Local::Flash   ? dist::flash_simt_local()
+                                                     : dist::flash_tc_simt_local();
+        const char* local_words = which == Local::Reference ? "float64 reference"
+                                  : which == Local::Flash   ? "flash (simt)"
+                                                            : "flash-tc (simt)";
         reg.add({.name = fmt::format("{}-cp{}-{}", dist::to_string(v), cp, local.name),
                  .device = "threads",
                  .description = fmt::format("{} sequence parallelism, cp={} ranks (threads), local "
                                             "attention: {}",
-                                            dist::to_string(v), cp,
-                                            flash_local ? "flash (simt)" : "float64 reference"),
+                                            dist::to_string(v), cp, local_words),
                  .caps = caps,
                  .run = [v, cp, local](const Case& c, bool grads, Results<float>& out) {
                    dist::run_variant(v, cp, local, c, grads, out);
@@ -202,7 +233,22 @@ Registry make_builtin() {
              .device = "cuda",
              .description = "kernels/flash (FlashAttention-2, fwd+bwd) on the GPU",
              .caps = flash_caps,
-             .run = cuda_backend::run_flash,
+             .run = [](const Case& c, bool grads, Results<float>& out) {
+               cuda_backend::run_flash(c, grads, out);
+             },
+             .stats = {},
+             .fork_safe = false});
+    Capabilities tc_cuda_caps = flash_caps;
+    tc_cuda_caps.dtypes = {DType::BFloat16, DType::Float16};
+    tc_cuda_caps.refuses = [](const Batch& b) { return flash_tc_refusal(b); };
+    reg.add({.name = "flash-tc-cuda",
+             .device = "cuda",
+             .description = "kernels/flash tensor-core kernels (mma.sync, ldmatrix, cp.async) on "
+                            "the GPU",
+             .caps = tc_cuda_caps,
+             .run = [](const Case& c, bool grads, Results<float>& out) {
+               cuda_backend::run_flash(c, grads, out, FlashKernels::TensorCore);
+             },
              .stats = {},
              .fork_safe = false});
   }
@@ -217,10 +263,14 @@ std::vector<std::string> unregistered() {
 #if defined(ATTNCHECK_WITH_CUDA)
   if (const auto why = cuda_backend::device_unavailable(); !why.empty()) {
     out.push_back("flash-cuda (device cuda): " + why);
+    out.push_back("flash-tc-cuda (device cuda): " + why);
   }
 #else
-  out.push_back("flash-cuda (device cuda): this build has no CUDA (nvcc not found or "
-                "ATTNCHECK_ENABLE_CUDA=OFF)");
+  for (const char* n : {"flash-cuda", "flash-tc-cuda"}) {
+    out.push_back(fmt::format("{} (device cuda): this build has no CUDA (nvcc not found or "
+                              "ATTNCHECK_ENABLE_CUDA=OFF)",
+                              n));
+  }
 #endif
   return out;
 }

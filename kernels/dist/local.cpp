@@ -30,21 +30,28 @@ LocalAttention reference_local() {
   return l;
 }
 
-LocalAttention flash_simt_local() {
+namespace {
+LocalAttention flash_local(const char* name, FlashKernels kernels) {
   // Every rank launches on its own thread; simt runs concurrent launches
   // (each on its launching thread, or one at a time on the worker pool).
   LocalAttention l;
-  l.name = "flash";
+  l.name = name;
   l.rounds_to_dtype = true;
-  l.forward = [](const Batch& b, const Inputs& in, std::vector<float>& out, std::vector<float>& lse) {
-    simt_backend::flash_forward(b, in, out, lse);
+  l.forward = [kernels](const Batch& b, const Inputs& in, std::vector<float>& out,
+                        std::vector<float>& lse) {
+    simt_backend::flash_forward(b, in, out, lse, kernels);
   };
-  l.backward = [](const Batch& b, const Inputs& in, const std::vector<float>& out,
-                  const std::vector<float>& lse, std::vector<float>& dq, std::vector<float>& dk,
-                  std::vector<float>& dv) {
-    simt_backend::flash_backward_given(b, in, out, lse, dq, dk, dv);
+  l.backward = [kernels](const Batch& b, const Inputs& in, const std::vector<float>& out,
+                         const std::vector<float>& lse, std::vector<float>& dq,
+                         std::vector<float>& dk, std::vector<float>& dv) {
+    simt_backend::flash_backward_given(b, in, out, lse, dq, dk, dv, kernels);
   };
   return l;
 }
+}  // namespace
+
+LocalAttention flash_simt_local() { return flash_local("flash", FlashKernels::Simple); }
+
+LocalAttention flash_tc_simt_local() { return flash_local("flash-tc", FlashKernels::TensorCore); }
 
 }  // namespace attncheck::dist

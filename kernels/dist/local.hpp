@@ -1,6 +1,6 @@
 // The local attention a sequence-parallel variant runs on each rank, passed
 // as a parameter so that a failure says whether the distribution logic or the
-// kernel is wrong: the float64 reference, or flash (simt on the CPU).
+// kernel is wrong: the float64 reference, or flash or flash-tc (simt on the CPU).
 //
 // forward : O [Tq, Hq, Dv] and LSE [Hq, Tq] of one block (queries of `b`
 //           against the keys of `b`), padding rows O = 0, LSE = -inf.
@@ -20,7 +20,7 @@
 namespace attncheck::dist {
 
 struct LocalAttention {
-  std::string name;  // "ref", "flash"
+  std::string name;  // "ref", "flash", "flash-tc"
   bool rounds_to_dtype = false;
   std::function<void(const Batch& b, const Inputs& in, std::vector<float>& out,
                      std::vector<float>& lse)>
@@ -33,8 +33,9 @@ struct LocalAttention {
 
 // reference::attention<double> / reference::backward_given, results as float32.
 LocalAttention reference_local();
-// kernels/flash on simt. simt runs one launch at a time in a process (its
-// worker pool is shared), so calls from several rank threads are serialized.
+// kernels/flash on simt (launches from several rank threads run at once).
 LocalAttention flash_simt_local();
+// kernels/flash's tensor-core kernels on simt (bfloat16/float16 only).
+LocalAttention flash_tc_simt_local();
 
 }  // namespace attncheck::dist

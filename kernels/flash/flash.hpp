@@ -74,4 +74,16 @@ cudaError_t forward(const FwdParams& p, cudaStream_t stream);
 // fixed order inside one block, so results are bitwise reproducible.
 cudaError_t backward(const BwdParams& p, cudaStream_t stream);
 
+// The tensor-core kernels (flash_tc_*.cu, FlashAttention-2's structure on
+// mma.sync.m16n8k16): the same contract and parameters, for bfloat16 and
+// float16 storage and head dims that are multiples of 8 (16-byte rows);
+// anything else is cudaErrorInvalidValue. Float32 inputs have no bf16/f16
+// tensor-core path (tf32's 10-bit mantissa would not meet float32's
+// tolerance), so they are refused, as FlashAttention-2 refuses them.
+// tc_backward is deterministic: dQ is accumulated by the CTA that owns the
+// query tile, over the key tiles in order (no atomics).
+bool tc_supported(Dtype dtype, int head_dim, int head_dim_v);
+cudaError_t tc_forward(const FwdParams& p, cudaStream_t stream);
+cudaError_t tc_backward(const BwdParams& p, cudaStream_t stream);
+
 ATTNCHECK_FLASH_END

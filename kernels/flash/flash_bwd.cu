@@ -10,21 +10,6 @@
 ATTNCHECK_FLASH_BEGIN
 namespace detail {
 
-// Di for every row of every q head (padding rows too: never read).
-template <typename T>
-__global__ void dot_do_o_kernel(const BwdParams p) {
-  const long long r = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= (long long)p.total_q * p.heads_q) return;
-  const T* o = static_cast<const T*>(p.o);
-  const T* dout = static_cast<const T*>(p.dout);
-  float acc = 0.0f;
-  for (int c = 0; c < p.head_dim_v; ++c) {
-    acc += to_float(dout[r * p.head_dim_v + c]) * to_float(o[r * p.head_dim_v + c]);
-  }
-  const long long row = r / p.heads_q, h = r % p.heads_q;
-  p.workspace[h * p.total_q + row] = acc;
-}
-
 // Block (x: key tile, y: kv head, z: sequence).
 template <typename T, int kD>
 __global__ void __launch_bounds__(k_rows_per_block) flash_bwd_dkdv_kernel(const BwdParams p) {

@@ -136,6 +136,22 @@ cudaError_t zero_padding(T* x, float* lse, int total, int heads, int width, cons
   return cudaGetLastError();
 }
 
+// Backward: Di = rowsum(dO * O) for every row of every q head into
+// p.workspace (padding rows too: never read).
+template <typename T>
+__global__ void dot_do_o_kernel(const BwdParams p) {
+  const long long r = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (r >= (long long)p.total_q * p.heads_q) return;
+  const T* o = static_cast<const T*>(p.o);
+  const T* dout = static_cast<const T*>(p.dout);
+  float acc = 0.0f;
+  for (int c = 0; c < p.head_dim_v; ++c) {
+    acc += to_float(dout[r * p.head_dim_v + c]) * to_float(o[r * p.head_dim_v + c]);
+  }
+  const long long row = r / p.heads_q, h = r % p.heads_q;
+  p.workspace[h * p.total_q + row] = acc;
+}
+
 // Calls f.template operator()<T, kD>() for the storage type and the smallest
 // head-dim tile holding max(D, Dv).
 template <typename F>

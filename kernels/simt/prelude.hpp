@@ -66,11 +66,11 @@ extern thread_local const ThreadView* t_view __attribute__((tls_model("global-dy
 
 SIMT_UNCHECKED void sync_block(const char* file, unsigned line);
 SIMT_UNCHECKED void sync_warp(unsigned mask, const char* file, unsigned line);
-// Warp collective: every lane in `mask` contributes `bytes` (<= 32) from `in`;
+// Warp collective: every lane in `mask` contributes `bytes` (<= 48) from `in`;
 // after all arrived, lane-indexed contributions are readable through the
 // returned pointer: 32 slots of k_warp_slot bytes, lane l's at l * k_warp_slot
 // (a lane that does not exist, in a partial last warp, has an all-zero slot).
-inline constexpr std::size_t k_warp_slot = 32;
+inline constexpr std::size_t k_warp_slot = 48;
 SIMT_UNCHECKED const unsigned char* warp_exchange(unsigned mask, const void* in, std::size_t bytes,
                                                   const char* file, unsigned line);
 SIMT_UNCHECKED unsigned lane_id();

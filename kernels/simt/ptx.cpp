@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -77,7 +78,7 @@ std::string site(const char* file, unsigned line) { return fmt::format("{}:{}", 
 }
 
 bool in_dynamic(const Block& b, std::uintptr_t a, std::size_t n) {
-  const auto base = std::uintptr_t(dynamic_shared_base());
+  const auto base = b.dynamic_base;
   return a >= base && a + n <= base + b.shared_bytes;
 }
 
@@ -85,7 +86,7 @@ bool in_dynamic(const Block& b, std::uintptr_t a, std::size_t n) {
 // (the kernels' module TLS outside the dynamic buffer).
 bool in_shared(const Block& b, std::uintptr_t a, std::size_t n) {
   if (in_dynamic(b, a, n)) return true;
-  const auto base = std::uintptr_t(dynamic_shared_base());
+  const auto base = b.dynamic_base;
   const TlsRange& tls = kernel_tls_range();
   const bool in_tls = a >= tls.begin && a + n <= tls.end;
   const bool touches_dynamic = a < base + k_dynamic_shared_capacity && a + n > base;
@@ -94,14 +95,15 @@ bool in_shared(const Block& b, std::uintptr_t a, std::size_t n) {
 
 // The in-flight copy slot of the 4-byte word at `a` (0: none).
 std::uint32_t* pending_slot(Block& b, std::uintptr_t a, bool create) {
-  const auto base = std::uintptr_t(dynamic_shared_base());
+  const auto base = b.dynamic_base;
   if (a >= base && a < base + k_dynamic_shared_capacity) {
-    const std::size_t i = (a - base) / 4;
-    if (i >= b.pending_dynamic.size()) {
+    if (!b.pending_dynamic) {
       if (!create) return nullptr;
-      b.pending_dynamic.resize(std::max<std::size_t>(i + 1, (b.shared_bytes + 3) / 4), 0);
+      // One per OS thread, all zero between blocks (finish_block_stats).
+      thread_local std::vector<std::uint32_t> words(k_dynamic_shared_capacity / 4, 0);
+      b.pending_dynamic = words.data();
     }
-    return &b.pending_dynamic[i];
+    return &b.pending_dynamic[(a - base) / 4];
   }
   if (!create) {
     auto it = b.pending_static.find(a / 4);
@@ -125,17 +127,22 @@ void deliver(Block& b, unsigned id) {
   if (b.race_check && g_access_hook) g_access_hook(a, c.bytes, true);
 }
 
-float element(std::uint32_t reg, int half, bool bf16) {
-  const auto bits = std::uint16_t(reg >> (16 * half));
-  if (bf16) {
-    const std::uint32_t u = std::uint32_t(bits) << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-  }
-  __half_raw raw;
-  raw.x = bits;
-  return __half2float(__half(raw));
+float float_bits(std::uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// A 16-bit element as float (exact). float16: exponent and mantissa moved
+// into float32's fields and rescaled by 2^112, which is exact for normal and
+// subnormal values; infinities and NaNs get float32's all-ones exponent.
+float element(std::uint16_t bits, bool bf16) {
+  if (bf16) return float_bits(std::uint32_t(bits) << 16);
+  float f = float_bits(std::uint32_t(bits & 0x7fffu) << 13) * 0x1p112f;
+  std::uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((bits & 0x7c00u) == 0x7c00u) u |= 0x7f800000u;  // inf, NaN
+  return float_bits(u | std::uint32_t(bits & 0x8000u) << 16);
 }
 
 }  // namespace
@@ -171,26 +178,27 @@ void check_in_flight(Block& b, const Thread& t, std::uintptr_t addr, std::size_t
   }
 }
 
-BankTally wavefronts(const std::vector<std::pair<unsigned, std::uintptr_t>>& addrs,
-                     unsigned bytes) {
+BankTally wavefronts(const std::uintptr_t* addr, std::uint32_t lanes, unsigned bytes) {
   BankTally t;
-  if (addrs.empty()) return t;
+  if (lanes == 0) return t;
   t.requests = 1;
   const unsigned phase_lanes = bytes >= 16 ? 8 : (bytes == 8 ? 16 : 32);
   const unsigned words = std::max(1u, bytes / 4);
-  // Phase -> bank -> distinct words.
-  std::map<unsigned, std::map<unsigned, std::vector<std::uintptr_t>>> phases;
-  for (const auto& [lane, a] : addrs) {
-    auto& banks = phases[lane / phase_lanes];
-    for (unsigned k = 0; k < words; ++k) {
-      const std::uintptr_t w = a / 4 + k;
-      auto& in_bank = banks[unsigned(w % 32)];
-      if (std::find(in_bank.begin(), in_bank.end(), w) == in_bank.end()) in_bank.push_back(w);
+  for (unsigned first = 0; first < 32; first += phase_lanes) {
+    // The distinct words of the phase, then the most of them in one bank.
+    std::uintptr_t w[128];
+    unsigned n = 0;
+    for (unsigned l = first; l < first + phase_lanes; ++l) {
+      if (!(lanes >> l & 1u)) continue;
+      for (unsigned k = 0; k < words; ++k) {
+        const std::uintptr_t x = addr[l] / 4 + k;
+        if (std::find(w, w + n, x) == w + n) w[n++] = x;
+      }
     }
-  }
-  for (const auto& [phase, banks] : phases) {
-    std::size_t most = 1;
-    for (const auto& [bank, ws] : banks) most = std::max(most, ws.size());
+    if (n == 0) continue;
+    unsigned per_bank[32] = {};
+    unsigned most = 0;
+    for (unsigned i = 0; i < n; ++i) most = std::max(most, ++per_bank[w[i] % 32]);
     t.wavefronts += most;
     t.ideal += 1;
   }
@@ -198,10 +206,17 @@ BankTally wavefronts(const std::vector<std::pair<unsigned, std::uintptr_t>>& add
 }
 
 void finish_block_stats(Block& b) {
-  for (auto& per_warp : b.cp_async_requests) {
-    for (auto& [k, req] : per_warp) {
-      (void)k;
-      add(b.cp_async_banks, wavefronts(req.second, req.first));
+  for (const auto& per_warp : b.cp_async_requests) {
+    for (const CopyRequest& r : per_warp) add(b.cp_async_banks, wavefronts(r.addr, r.lanes, r.bytes));
+  }
+  // Copies never waited for: their words no longer name them (the buffer of
+  // in-flight words is kept, all zero, for the next block on this OS thread).
+  for (std::size_t id = 0; id < b.copies.size(); ++id) {
+    const AsyncCopy& c = b.copies[id];
+    if (c.delivered) continue;
+    const auto a = std::uintptr_t(c.dst);
+    for (std::uintptr_t w = a / 4; w <= (a + c.bytes - 1) / 4; ++w) {
+      if (std::uint32_t* s = pending_slot(b, w * 4, false); s && *s == id + 1) *s = 0;
     }
   }
   if (b.ldmatrix_banks.requests == 0 && b.cp_async_banks.requests == 0) return;
@@ -216,42 +231,54 @@ void mma_m16n8k16(bool bf16, float* d, const std::uint32_t* a, const std::uint32
   struct Slot {
     std::uint32_t a[4];
     std::uint32_t b[2];
+    float c[4];
   } mine;
   std::memcpy(mine.a, a, sizeof mine.a);
   std::memcpy(mine.b, b, sizeof mine.b);
+  std::memcpy(mine.c, c, sizeof mine.c);
   static_assert(sizeof(Slot) <= k_warp_slot);
   const unsigned char* all = warp_exchange(0xffffffffu, &mine, sizeof mine, file, line);
-  auto slot = [&](unsigned lane) {
-    Slot s;
-    std::memcpy(&s, all + std::size_t(lane) * k_warp_slot, sizeof s);
-    return s;
-  };
-  // A[r][k]: lane 4 (r % 8) + (k % 8) / 2, register (r >= 8) + 2 (k >= 8), half k % 2.
-  // B[k][n]: lane 4 n + (k % 8) / 2, register k >= 8, half k % 2.
-  const unsigned lane = lane_id(), g = lane / 4, tq = lane % 4;
-  float arow[2][16], bcol[2][16];
-  for (int hi = 0; hi < 2; ++hi) {
-    const unsigned r = g + 8 * unsigned(hi);
+  const WarpResult res = warp_result();
+  const unsigned lane = lane_id();
+  if (res.compute) {
+    // The first lane back computes D for the warp. Fragments (ptx.hpp):
+    //   A[r][k]: lane 4 (r % 8) + (k % 8) / 2, register (r >= 8) + 2 (k >= 8), half k % 2
+    //   B[k][n]: lane 4 n + (k % 8) / 2, register k >= 8, half k % 2
+    //   C[r][n]: lane 4 (r % 8) + n / 2, register 2 (r >= 8) + n % 2
+    float A[16][16], B[16][8], D[16][8];
+    for (unsigned l = 0; l < 32; ++l) {
+      Slot s;
+      std::memcpy(&s, all + std::size_t(l) * k_warp_slot, sizeof s);
+      const unsigned g = l / 4, t = l % 4;
+      for (unsigned reg = 0; reg < 4; ++reg) {
+        const unsigned r = g + 8 * (reg & 1), k = 2 * t + 8 * (reg >> 1);
+        A[r][k] = element(std::uint16_t(s.a[reg]), bf16);
+        A[r][k + 1] = element(std::uint16_t(s.a[reg] >> 16), bf16);
+        D[g + 8 * (reg >> 1)][2 * t + (reg & 1)] = s.c[reg];
+      }
+      for (unsigned reg = 0; reg < 2; ++reg) {
+        const unsigned k = 2 * t + 8 * reg;
+        B[k][g] = element(std::uint16_t(s.b[reg]), bf16);
+        B[k + 1][g] = element(std::uint16_t(s.b[reg] >> 16), bf16);
+      }
+    }
+    // C plus the products in k order, each addition rounded in float32 (the
+    // products of bf16/f16 values are exact).
     for (unsigned k = 0; k < 16; ++k) {
-      const Slot s = slot(4 * (r % 8) + (k % 8) / 2);
-      arow[hi][k] = element(s.a[(r >= 8) + 2 * (k >= 8)], int(k % 2), bf16);
+      for (unsigned r = 0; r < 16; ++r) {
+        for (unsigned n = 0; n < 8; ++n) {
+          const float p = A[r][k] * B[k][n];
+          D[r][n] = D[r][n] + p;
+        }
+      }
+    }
+    for (unsigned l = 0; l < 32; ++l) {
+      const unsigned g = l / 4, t = l % 4;
+      const float out[4] = {D[g][2 * t], D[g][2 * t + 1], D[g + 8][2 * t], D[g + 8][2 * t + 1]};
+      std::memcpy(res.out + 16 * l, out, 16);
     }
   }
-  for (int j = 0; j < 2; ++j) {
-    const unsigned n = 2 * tq + unsigned(j);
-    for (unsigned k = 0; k < 16; ++k) {
-      const Slot s = slot(4 * n + (k % 8) / 2);
-      bcol[j][k] = element(s.b[k >= 8], int(k % 2), bf16);
-    }
-  }
-  for (int i = 0; i < 4; ++i) {
-    float acc = c[i];
-    for (unsigned k = 0; k < 16; ++k) {
-      const float p = arow[i / 2][k] * bcol[i % 2][k];  // exact for bf16 and f16 inputs
-      acc = acc + p;
-    }
-    d[i] = acc;
-  }
+  std::memcpy(d, res.out + 16 * lane, 16);
 }
 
 void ldmatrix(int n, bool trans, std::uint32_t* r, const void* smem_row, const char* file,
@@ -302,14 +329,13 @@ void ldmatrix(int n, bool trans, std::uint32_t* r, const void* smem_row, const c
     }
     r[m] = lo | hi << 16;
   }
-  if (lane == 0) {
-    std::vector<std::pair<unsigned, std::uintptr_t>> rows;
+  if (lane == 0 && b.count_banks) {
+    std::uintptr_t rows[32];
     for (unsigned l = 0; l < 8u * unsigned(n); ++l) {
-      std::uintptr_t a;
-      std::memcpy(&a, all + std::size_t(l) * k_warp_slot + offsetof(Slot, addr), sizeof a);
-      rows.emplace_back(l, a);
+      std::memcpy(&rows[l], all + std::size_t(l) * k_warp_slot + offsetof(Slot, addr), sizeof rows[l]);
     }
-    add(b.ldmatrix_banks, wavefronts(rows, 16));
+    const std::uint32_t lanes = n == 4 ? 0xffffffffu : (1u << (8 * n)) - 1;
+    add(b.ldmatrix_banks, wavefronts(rows, lanes, 16));
   }
 }
 
@@ -363,11 +389,15 @@ void cp_async(void* smem, const void* gmem, int bytes, int src_bytes, const char
   t.uncommitted.push_back(id);
   // Bank conflicts of the shared-memory write, the k-th cp.async of each lane
   // of the warp as one request.
+  if (!b.count_banks) return;
   const std::size_t warp = t.linear / 32;
   if (b.cp_async_requests.size() <= warp) b.cp_async_requests.resize(b.warps.size());
-  auto& req = b.cp_async_requests[warp][t.cp_async_issued++];
-  req.first = unsigned(bytes);
-  req.second.emplace_back(t.linear % 32, dst);
+  auto& per_warp = b.cp_async_requests[warp];
+  if (per_warp.size() <= t.cp_async_issued) per_warp.resize(t.cp_async_issued + 1);
+  CopyRequest& req = per_warp[t.cp_async_issued++];
+  req.bytes = unsigned(bytes);
+  req.lanes |= 1u << (t.linear % 32);
+  req.addr[t.linear % 32] = dst;
 }
 
 void cp_async_commit(const char*, unsigned) {

@@ -310,6 +310,8 @@ void run_block(const char* kernel, dim3 grid, dim3 block, unsigned linear_block,
   Block b;
   b.kernel = kernel;
   b.shared_bytes = shared_bytes;
+  b.dynamic_base = std::uintptr_t(dynamic_shared_base());
+  b.count_banks = cfg.count_bank_conflicts;
   b.idx = unflatten(linear_block, grid);
   const unsigned n = block.x * block.y * block.z;
   b.threads.resize(n);
@@ -516,7 +518,20 @@ const unsigned char* warp_exchange(unsigned mask, const void* in, std::size_t by
     t->warp_group = gi;
     yield_to_scheduler();
   }
+  t->last_group = gi;
+  t->last_gen = gen;
   return g.buf[gen & 1][0];
+}
+
+WarpResult warp_result() {
+  const Thread* t = t_thread;
+  WarpGroup& g = t_block->warps[t->linear / 32].groups[std::size_t(t->last_group)];
+  const unsigned gen = t->last_gen;
+  WarpResult r;
+  r.out = g.result[gen & 1][0];
+  r.compute = g.result_gen[gen & 1] != gen + 1;
+  g.result_gen[gen & 1] = gen + 1;
+  return r;
 }
 
 void sync_warp(unsigned mask, const char* file, unsigned line) {

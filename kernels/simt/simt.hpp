@@ -24,6 +24,9 @@ struct Config {
   int workers = 0;                     // OS threads running blocks; 0 = one per core
   std::size_t stack_bytes = 256 << 10; // per fiber (CUDA thread)
   int max_race_reports = 8;            // per launch, in race-check builds
+  // Count shared-memory bank conflicts of ldmatrix and cp.async
+  // (shared_memory_stats); off by default: the counting costs time.
+  bool count_bank_conflicts = false;
 };
 
 // The configuration launches use until set_config replaces it: the defaults
@@ -66,7 +69,8 @@ struct SharedMemoryStats {
   BankCounts cp_async;  // shared-memory writes; the k-th cp.async of each lane
                         // of a warp counted as one request
 };
-// Per kernel name, summed over launches since the last reset (every build).
+// Per kernel name, summed over launches since the last reset, for launches
+// with Config::count_bank_conflicts set (every build).
 std::vector<std::pair<std::string, SharedMemoryStats>> shared_memory_stats();
 void reset_shared_memory_stats();
 

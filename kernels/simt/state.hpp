@@ -26,6 +26,8 @@ struct Thread {
   unsigned line = 0;
   unsigned warp_gen = 0;  // generation of the warp collective it waits in
   int warp_group = -1;    // index of that collective's group in its warp
+  int last_group = -1;    // the group and generation of its last completed collective
+  unsigned last_gen = 0;
   boost::context::fiber fiber;  // the thread, while suspended
   boost::context::fiber back;   // the scheduler, while the thread runs
   // Its fiber stack, and AddressSanitizer's fake-stack handle across switches.
@@ -51,7 +53,22 @@ struct WarpGroup {
   // after it completed; the buffer of g is rewritten only by g + 2, which
   // needs every lane of the mask (that lane included) to have passed g + 1.
   alignas(16) unsigned char buf[2][32][k_warp_slot];
+  // A result per lane computed once for the whole warp from the
+  // contributions of generation g (warp_result), in result[g & 1];
+  // result_gen[g & 1] == g + 1 once computed.
+  alignas(16) unsigned char result[2][32][16];
+  unsigned result_gen[2] = {0, 0};
 };
+
+// The per-lane results of the collective the calling lane just completed
+// (warp_exchange), and whether the caller is the first lane to ask: that lane
+// computes all 32 results, the others read theirs.
+struct WarpResult {
+  unsigned char* out = nullptr;  // 32 slots of 16 bytes, lane l's at 16 l
+  bool compute = false;
+};
+// Valid right after warp_exchange returned to the calling lane.
+WarpResult warp_result();
 
 struct Warp {
   // One per distinct mask used, never reused for another; a deque, so that
@@ -69,6 +86,13 @@ struct AsyncCopy {
   const char* file = "";
   unsigned line = 0;
   bool delivered = false;
+};
+
+// The k-th cp.async of the lanes of a warp, as one request (bank conflicts).
+struct CopyRequest {
+  unsigned bytes = 0;
+  std::uint32_t lanes = 0;
+  std::uintptr_t addr[32] = {};
 };
 
 // Shared-memory requests of one kind and the wavefronts they took
@@ -100,24 +124,24 @@ struct Block {
   const char* barrier_file = "kernel start";
   unsigned barrier_line = 0;
 
-  // The launch's dynamic shared memory size.
+  // The launch's dynamic shared memory size, and where it is (this OS thread's buffer).
   std::size_t shared_bytes = 0;
+  std::uintptr_t dynamic_base = 0;
   // cp.async in flight: every copy issued by the block, and per 4-byte word
   // of shared memory the copy (index + 1) that will write it, 0 for none
   // (dynamic shared memory in a vector made at the first cp.async, static
   // __shared__ in a map).
   std::vector<AsyncCopy> copies;
-  std::vector<std::uint32_t> pending_dynamic;
+  std::uint32_t* pending_dynamic = nullptr;
   std::unordered_map<std::uintptr_t, std::uint32_t> pending_static;
   unsigned in_flight = 0;
   // Bank conflicts: ldmatrix (exact: the warp's addresses arrive together),
   // cp.async (the k-th cp.async of each lane of a warp taken as one request).
+  bool count_banks = false;  // Config::count_bank_conflicts
   BankTally ldmatrix_banks, cp_async_banks;
   // cp.async destinations per warp, by the issuing lane's count: (lane, address).
-  // (bytes, lanes' destinations), by warp and the issuing lane's cp.async count.
-  std::vector<std::unordered_map<
-      unsigned, std::pair<unsigned, std::vector<std::pair<unsigned, std::uintptr_t>>>>>
-      cp_async_requests;
+  // By warp and the issuing lane's cp.async count.
+  std::vector<std::vector<CopyRequest>> cp_async_requests;
   void fail(std::string why) {
     if (failure.empty()) failure = std::move(why);
   }
@@ -154,10 +178,9 @@ void check_in_flight(Block& b, const Thread& t, std::uintptr_t addr, std::size_t
                      const char* what);
 // Adds the block's cp.async bank counts and its tallies to the per-kernel totals.
 void finish_block_stats(Block& b);
-// Wavefronts of one shared-memory request: `addrs` of accesses of `bytes`
-// each by the lanes of a warp, in lane order (kernels/simt/ptx.cpp).
-BankTally wavefronts(const std::vector<std::pair<unsigned, std::uintptr_t>>& addrs,
-                     unsigned bytes);
+// Wavefronts of one shared-memory request: accesses of `bytes` each by the
+// lanes in `lanes`, lane l's at addr[l] (kernels/simt/ptx.cpp).
+BankTally wavefronts(const std::uintptr_t* addr, std::uint32_t lanes, unsigned bytes);
 // True if [p, p + n) lies inside one device allocation (runtime.cpp).
 bool device_range(const void* p, std::size_t n);
 

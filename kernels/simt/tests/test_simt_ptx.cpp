@@ -205,6 +205,9 @@ simt::BankCounts ldmatrix_banks(int stride) {
   DeviceBuffer<std::uint16_t> dt(tile);
   DeviceBuffer<int> dr(row_of_lane);
   DeviceBuffer<std::uint32_t> dout(128);
+  simt::Config counting = simt::config();
+  counting.count_bank_conflicts = true;
+  const simt_test::ConfigScope scope(counting);
   simt::reset_shared_memory_stats();
   EXPECT_EQ(simt_ptx_tests::ldmatrix(dt.ptr, rows, stride, dr.ptr, 4, false, dout.ptr), cudaSuccess);
   for (const auto& [name, s] : simt::shared_memory_stats()) {
