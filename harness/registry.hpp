@@ -91,6 +91,11 @@ struct Implementation {
   // for implementations holding state a fork does not carry (a Python
   // interpreter, a CUDA context).
   bool fork_safe = true;
+  // The share of --cases this implementation's rows run in a campaign that
+  // names no implementation (the default campaign, with its time budget):
+  // 1 all of them, 0 none (run it with --impl). Naming it with --impl runs
+  // every case.
+  double default_share = 1.0;
 };
 
 // Why `impl` cannot run `b` (nullopt when it can).

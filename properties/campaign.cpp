@@ -4,6 +4,7 @@
 #include <rapidcheck.h>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <iostream>
 #include <limits>
@@ -198,6 +199,7 @@ namespace {
 struct RowPlan {
   const Implementation* impl;
   const PropertyInfo* prop;
+  int cases;  // generated cases of the row (CampaignOptions::cases, or its share)
 };
 
 // What running one row gives besides the row: the coverage and shapes of its
@@ -259,7 +261,7 @@ RowRun run_row(const RowPlan& plan, const CampaignOptions& o, double row_budget,
   Listener listener(row, last, run.coverage, run.generated, first_row, [&] { tick(row); });
   rc::detail::TestParams params;
   params.seed = o.seed;
-  params.maxSuccess = o.cases;
+  params.maxSuccess = plan.cases;
   params.maxSize = 100;
   params.disableShrinking = false;
   rc::detail::TestMetadata meta;
@@ -294,7 +296,7 @@ RowRun run_row(const RowPlan& plan, const CampaignOptions& o, double row_budget,
 
 // Rough cost of a row, for handing out the long rows first: ranks, and simt.
 double row_cost(const RowPlan& p) {
-  return double(std::max(1, p.impl->caps.cp)) * (p.impl->caps.simt ? 4.0 : 1.0);
+  return double(std::max(1, p.impl->caps.cp)) * (p.impl->caps.simt ? 4.0 : 1.0) * p.cases;
 }
 
 }  // namespace
@@ -339,9 +341,13 @@ CampaignResult run_campaign(const Registry& registry, const CampaignOptions& o,
   // single-device implementation has no such row.
   std::vector<RowPlan> plans;
   for (const Implementation* impl : impls) {
+    // Implementation::default_share: only when no implementation was named.
+    const double share = o.impls.empty() ? impl->default_share : 1.0;
+    if (share <= 0.0) continue;
+    const int cases = std::max(1, int(std::lround(o.cases * std::min(1.0, share))));
     for (const PropertyInfo* prop : props) {
       if (prop->id == PropertyId::Sharding && impl->caps.cp == 0) continue;
-      plans.push_back({impl, prop});
+      plans.push_back({impl, prop, cases});
     }
   }
   const int total_rows = int(plans.size());
@@ -373,10 +379,10 @@ CampaignResult run_campaign(const Registry& registry, const CampaignOptions& o,
       auto tick = [&](const Row& row) {
         if (!o.progress) return;
         const int width = 30;
-        const int filled = std::min(width, row.cases * width / std::max(1, o.cases));
+        const int filled = std::min(width, row.cases * width / std::max(1, plan.cases));
         progress << fmt::format("\r[{:<{}}] {:>3}/{} {:<16} {:<4} {:>5}/{} cases",
                                 std::string(std::size_t(filled), '#'), width, i + 1, total_rows,
-                                plan.impl->name, plan.prop->code, row.cases, o.cases)
+                                plan.impl->name, plan.prop->code, row.cases, plan.cases)
                  << std::flush;
       };
       RowRun run = run_row(plan, o, row_budget, i == 0, reproduce_map, tick);
@@ -420,7 +426,7 @@ CampaignResult run_campaign(const Registry& registry, const CampaignOptions& o,
       row.failed = 1;
       row.failure = fmt::format("{}; rerun the row alone: attncheck fuzz --impl {} --property {} "
                                 "--seed {} --cases {} --jobs 1",
-                                why, row.impl, row.code, o.seed, o.cases);
+                                why, row.impl, row.code, o.seed, plan.cases);
       return w;
     };
     auto runs = run_rows_forked(order, jobs, run_in_worker, lost, o.stop, on_done, o.worker_setup);
