@@ -205,7 +205,26 @@ BankTally wavefronts(const std::uintptr_t* addr, std::uint32_t lanes, unsigned b
   return t;
 }
 
+void count_plain_access(Block& b, Thread& t, std::uintptr_t addr, std::size_t size,
+                        std::uintptr_t pc) {
+  const std::size_t warp = t.linear / 32;
+  if (b.plain_requests.size() <= warp) b.plain_requests.resize(b.warps.size());
+  CopyRequest& r = b.plain_requests[warp][{pc, t.site_count[pc]++}];
+  r.bytes = unsigned(size);
+  r.lanes |= 1u << (t.linear % 32);
+  r.addr[t.linear % 32] = addr;
+}
+
+void flush_plain_requests(Block& b) {
+  for (auto& per_warp : b.plain_requests) {
+    for (const auto& [key, r] : per_warp) add(b.plain_banks, wavefronts(r.addr, r.lanes, r.bytes));
+    per_warp.clear();
+  }
+  for (Thread& t : b.threads) t.site_count.clear();
+}
+
 void finish_block_stats(Block& b) {
+  flush_plain_requests(b);
   for (const auto& per_warp : b.cp_async_requests) {
     for (const CopyRequest& r : per_warp) add(b.cp_async_banks, wavefronts(r.addr, r.lanes, r.bytes));
   }
@@ -219,11 +238,15 @@ void finish_block_stats(Block& b) {
       if (std::uint32_t* s = pending_slot(b, w * 4, false); s && *s == id + 1) *s = 0;
     }
   }
-  if (b.ldmatrix_banks.requests == 0 && b.cp_async_banks.requests == 0) return;
+  if (b.ldmatrix_banks.requests == 0 && b.cp_async_banks.requests == 0 &&
+      b.plain_banks.requests == 0) {
+    return;
+  }
   std::lock_guard<std::mutex> l(g_stats_mutex);
   SharedMemoryStats& s = g_stats[b.kernel];
   add(s.ldmatrix, b.ldmatrix_banks);
   add(s.cp_async, b.cp_async_banks);
+  add(s.plain, b.plain_banks);
 }
 
 void mma_m16n8k16(bool bf16, float* d, const std::uint32_t* a, const std::uint32_t* b,

@@ -52,9 +52,9 @@ thread_local std::unordered_map<std::uintptr_t, Access> t_second_reader;
 
 }  // namespace
 
-void record_access(std::uintptr_t addr, std::size_t size, bool write) {
+void record_access_at(std::uintptr_t addr, std::size_t size, bool write, std::uintptr_t pc) {
   Block* b = t_block;
-  const Thread* t = t_thread;
+  Thread* t = t_thread;
   if (!b || !t || !b->race_check || !b->failure.empty()) return;
   const TlsRange& tls = kernel_tls_range();
   if (addr < tls.begin || addr >= tls.end) return;  // not shared memory
@@ -65,6 +65,7 @@ void record_access(std::uintptr_t addr, std::size_t size, bool write) {
     check_in_flight(*b, *t, addr, size, write ? "writes" : "reads");
     if (!b->failure.empty()) return;
   }
+  if (pc != 0 && b->count_banks) count_plain_access(*b, *t, addr, size, pc);
   const int me = int(t->linear);
   const unsigned gen = b->warps[std::size_t(me / 32)].gen;
   // An access is ordered before mine if it is mine, or if it came from my
@@ -120,10 +121,17 @@ void record_access(std::uintptr_t addr, std::size_t size, bool write) {
   }
 }
 
+void record_access(std::uintptr_t addr, std::size_t size, bool write) {
+  record_access_at(addr, size, write, 0);
+}
+
 }  // namespace simt::detail
 
-// ---- The instrumentation's entry points.
+// ---- The instrumentation's entry points (the return address names the
+// access site, for the bank-conflict counts of plain accesses).
 using simt::detail::record_access;
+using simt::detail::record_access_at;
+#define SIMT_PC std::uintptr_t(__builtin_return_address(0))
 
 extern "C" {
 void __tsan_init() {
@@ -135,11 +143,15 @@ void __tsan_func_exit() {}
 void __tsan_vptr_update(void**, void*) {}
 void __tsan_vptr_read(void**) {}
 #define SIMT_TSAN_ACCESS(n)                                                              \
-  void __tsan_read##n(void* p) { record_access(std::uintptr_t(p), n, false); }           \
-  void __tsan_write##n(void* p) { record_access(std::uintptr_t(p), n, true); }           \
-  void __tsan_unaligned_read##n(void* p) { record_access(std::uintptr_t(p), n, false); } \
-  void __tsan_unaligned_write##n(void* p) { record_access(std::uintptr_t(p), n, true); } \
-  void __tsan_volatile_read##n(void* p) { record_access(std::uintptr_t(p), n, false); }  \
+  void __tsan_read##n(void* p) { record_access_at(std::uintptr_t(p), n, false, SIMT_PC); }     \
+  void __tsan_write##n(void* p) { record_access_at(std::uintptr_t(p), n, true, SIMT_PC); }     \
+  void __tsan_unaligned_read##n(void* p) {                                                     \
+    record_access_at(std::uintptr_t(p), n, false, SIMT_PC);                                    \
+  }                                                                                            \
+  void __tsan_unaligned_write##n(void* p) {                                                    \
+    record_access_at(std::uintptr_t(p), n, true, SIMT_PC);                                     \
+  }                                                                                            \
+  void __tsan_volatile_read##n(void* p) { record_access(std::uintptr_t(p), n, false); }        \
   void __tsan_volatile_write##n(void* p) { record_access(std::uintptr_t(p), n, true); }
 SIMT_TSAN_ACCESS(1)
 SIMT_TSAN_ACCESS(2)

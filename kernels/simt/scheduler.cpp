@@ -405,6 +405,7 @@ void run_block(const char* kernel, dim3 grid, dim3 block, unsigned linear_block,
       b.barrier_file = first->file;
       b.barrier_line = first->line;
       b.shadow.clear();  // accesses before the barrier are ordered before those after
+      if (b.count_banks) flush_plain_requests(b);
       continue;
     }
     if (!first_warp) {  // cannot happen: nothing runnable, no barrier, not all done

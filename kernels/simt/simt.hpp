@@ -68,6 +68,10 @@ struct SharedMemoryStats {
   BankCounts ldmatrix;  // exact: the warp's addresses arrive at once
   BankCounts cp_async;  // shared-memory writes; the k-th cp.async of each lane
                         // of a warp counted as one request
+  BankCounts plain;     // ordinary loads and stores, in race-check builds only
+                        // (their instrumentation sees them): the k-th execution
+                        // of an access site by each lane of a warp, between
+                        // barriers, counted as one request
 };
 // Per kernel name, summed over launches since the last reset, for launches
 // with Config::count_bank_conflicts set (every build).

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -39,6 +40,9 @@ struct Thread {
   std::vector<unsigned> uncommitted;
   std::deque<std::vector<unsigned>> groups_in_flight;
   unsigned cp_async_issued = 0;  // this thread's cp.async count (bank-conflict grouping)
+  // Race-check builds, counting bank conflicts: this thread's executions of
+  // each shared-memory access site (by instruction address) since the last barrier.
+  std::unordered_map<std::uintptr_t, unsigned> site_count;
 };
 
 // One warp collective in progress for a given lane mask. Disjoint lane groups
@@ -138,7 +142,11 @@ struct Block {
   // Bank conflicts: ldmatrix (exact: the warp's addresses arrive together),
   // cp.async (the k-th cp.async of each lane of a warp taken as one request).
   bool count_banks = false;  // Config::count_bank_conflicts
-  BankTally ldmatrix_banks, cp_async_banks;
+  BankTally ldmatrix_banks, cp_async_banks, plain_banks;
+  // Plain loads and stores (race-check builds): the k-th execution of an
+  // access site by each lane of a warp as one request, per warp, until the
+  // next barrier.
+  std::vector<std::map<std::pair<std::uintptr_t, unsigned>, CopyRequest>> plain_requests;
   // cp.async destinations per warp, by the issuing lane's count: (lane, address).
   // By warp and the issuing lane's cp.async count.
   std::vector<std::vector<CopyRequest>> cp_async_requests;
@@ -156,6 +164,8 @@ std::string describe(const Block& b, const Thread& t);
 // Race-check hook: an access by the running fiber (called from the
 // instrumentation of a race-check build).
 void record_access(std::uintptr_t addr, std::size_t size, bool write);
+// The same, from the instruction at `pc` (0: an emulated instruction's access).
+void record_access_at(std::uintptr_t addr, std::size_t size, bool write, std::uintptr_t pc);
 // Whether race checking was compiled into this binary (set by __tsan_init).
 extern bool g_race_check_compiled;
 // record_access in a race-check build, null otherwise: accesses made by the
@@ -178,6 +188,11 @@ void check_in_flight(Block& b, const Thread& t, std::uintptr_t addr, std::size_t
                      const char* what);
 // Adds the block's cp.async bank counts and its tallies to the per-kernel totals.
 void finish_block_stats(Block& b);
+// A plain shared-memory access at instruction `pc` (race-check builds), and
+// the requests of the accesses since the last barrier counted (at a barrier).
+void count_plain_access(Block& b, Thread& t, std::uintptr_t addr, std::size_t size,
+                        std::uintptr_t pc);
+void flush_plain_requests(Block& b);
 // Wavefronts of one shared-memory request: accesses of `bytes` each by the
 // lanes in `lanes`, lane l's at addr[l] (kernels/simt/ptx.cpp).
 BankTally wavefronts(const std::uintptr_t* addr, std::uint32_t lanes, unsigned bytes);
