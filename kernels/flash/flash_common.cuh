@@ -153,8 +153,9 @@ __global__ void dot_do_o_kernel(const BwdParams p) {
 }
 
 // Calls f.template operator()<T, kD>() for the storage type and the smallest
-// head-dim tile holding max(D, Dv).
-template <typename F>
+// head-dim tile holding max(D, Dv). kSixteenBit: bfloat16/float16 only
+// (float32 is cudaErrorInvalidValue, never instantiated).
+template <bool kSixteenBit = false, typename F>
 cudaError_t dispatch(const FwdParams& p, F&& f) {
   const int d = p.head_dim > p.head_dim_v ? p.head_dim : p.head_dim_v;
   auto by_dim = [&](auto tag) -> cudaError_t {
@@ -165,7 +166,9 @@ cudaError_t dispatch(const FwdParams& p, F&& f) {
     return f.template operator()<T, 256>();
   };
   switch (p.dtype) {
-    case Dtype::Float32: return by_dim(std::type_identity<float>{});
+    case Dtype::Float32:
+      if constexpr (kSixteenBit) return cudaErrorInvalidValue;
+      else return by_dim(std::type_identity<float>{});
     case Dtype::BFloat16: return by_dim(std::type_identity<__nv_bfloat16>{});
     case Dtype::Float16: return by_dim(std::type_identity<__half>{});
   }

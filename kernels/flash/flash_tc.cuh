@@ -134,25 +134,6 @@ inline bool supported(const FwdParams& p) {
   return p.dtype != Dtype::Float32 && p.head_dim % 8 == 0 && p.head_dim_v % 8 == 0;
 }
 
-// Calls f.template operator()<T, kD>() for bf16/f16 and the head-dim tile.
-template <typename F>
-cudaError_t dispatch16(const FwdParams& p, F&& f) {
-  const int d = p.head_dim > p.head_dim_v ? p.head_dim : p.head_dim_v;
-  auto by_dim = [&](auto tag) -> cudaError_t {
-    using T = typename decltype(tag)::type;
-    if (d <= 32) return f.template operator()<T, 32>();
-    if (d <= 64) return f.template operator()<T, 64>();
-    if (d <= 128) return f.template operator()<T, 128>();
-    return f.template operator()<T, 256>();
-  };
-  switch (p.dtype) {
-    case Dtype::BFloat16: return by_dim(std::type_identity<__nv_bfloat16>{});
-    case Dtype::Float16: return by_dim(std::type_identity<__half>{});
-    case Dtype::Float32: break;
-  }
-  return cudaErrorInvalidValue;
-}
-
 // Raises a kernel's dynamic shared memory limit to `bytes` when it needs more
 // than the default 48 KiB.
 template <typename K>

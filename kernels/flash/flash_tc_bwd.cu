@@ -298,7 +298,7 @@ cudaError_t tc_backward(const BwdParams& p, cudaStream_t stream) {
       (p.total_kv > 0 && (!p.dk || !p.dv)) || !detail::tc::supported(p)) {
     return cudaErrorInvalidValue;
   }
-  return detail::tc::dispatch16(p, [&]<typename T, int kD>() -> cudaError_t {
+  return detail::dispatch<true>(p, [&]<typename T, int kD>() -> cudaError_t {
     using namespace detail::tc;
     const long long q_rows = (long long)p.total_q * p.heads_q;
     if (q_rows > 0) {

@@ -169,7 +169,7 @@ cudaError_t tc_forward(const FwdParams& p, cudaStream_t stream) {
   if (!detail::valid(p) || !detail::buffers_present(p) || !detail::tc::supported(p)) {
     return cudaErrorInvalidValue;
   }
-  return detail::tc::dispatch16(p, [&]<typename T, int kD>() -> cudaError_t {
+  return detail::dispatch<true>(p, [&]<typename T, int kD>() -> cudaError_t {
     if (p.batch > 0 && p.max_seqlen_q > 0) {
       using namespace detail::tc;
       const int warps = warps_for(p.max_seqlen_q);
