@@ -51,12 +51,15 @@ __host__ __device__ constexpr int stride() {
 // Copies rows [0, rows) of a tile starting at token `first` (memory row of a
 // [*, heads, width] tensor, head h) into shared memory, 16-byte chunks below
 // `chunks`; rows at or past `valid` and chunks at or past width / 8 are
-// zero-filled. All threads of the CTA take part; the copies join the
-// calling thread's current cp.async group.
+// zero-filled, up to the 16-row step holding row valid - 1. Rows past that
+// step are left as they are: the kernels read a tile 16 rows at a time and
+// only the steps holding valid rows. All threads of the CTA take part; the
+// copies join the calling thread's current cp.async group.
 template <typename T, int kStride>
 __device__ __forceinline__ void cp_tile(T* smem, const T* g, int first, int heads, int h, int width,
                                         int rows, int valid, int chunks) {
-  for (int e = int(threadIdx.x); e < rows * chunks; e += int(blockDim.x)) {
+  const int live = min(rows, (valid + 15) / 16 * 16);
+  for (int e = int(threadIdx.x); e < live * chunks; e += int(blockDim.x)) {
     const int r = e / chunks, c = e % chunks;
     const bool in = r < valid && c * 8 < width;
     const T* src = in ? g + ((long long)(first + r) * heads + h) * width + c * 8 : g;
