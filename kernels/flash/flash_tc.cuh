@@ -20,6 +20,14 @@
 #include "kernels/flash/flash_common.cuh"
 #include "kernels/simt/ptx.hpp"
 
+// Loops over compile-time bounds that nvcc unrolls (their guarded bodies are
+// instructions on registers); the host compiler's choice under simt.
+#if defined(__CUDACC__)
+#define ATTNCHECK_TC_UNROLL _Pragma("unroll")
+#else
+#define ATTNCHECK_TC_UNROLL
+#endif
+
 ATTNCHECK_FLASH_BEGIN
 namespace detail::tc {
 
@@ -82,30 +90,39 @@ __device__ __forceinline__ void load_a(std::uint32_t (&a)[4], const T* s, int m0
   ptx::ldmatrix<4, false>(a, s + (m0 + (mi & 1) * 8 + r) * kStride + k0 + (mi >> 1) * 8);
 }
 
-// B fragments of two 8-column blocks, B[k][n] = s[n0 + n][k0 + k]: the tile's
-// rows are B's columns (K for S = Q K^T), read as they are.
-template <typename T, int kStride>
-__device__ __forceinline__ void load_b_rows(std::uint32_t (&b)[2][2], const T* s, int n0, int k0) {
+// acc[2 j + e] += sum over i < nk (in order) of a[i] B(i, j, e), for pairs of
+// 8-column blocks j < nn: the warp's 16 x 16 nn product of its A fragments
+// (16 x 16 nk) and a B operand read from a row-major tile s of stride kStride:
+//   Cols = false  B[k][n] = s[n][k]: the tile's rows are B's columns (K for
+//                 S = Q K^T, Q and dO for S^T and dP^T), ldmatrix as it is;
+//   Cols = true   B[k][n] = s[k][n]: the tile's rows are B's rows (V for
+//                 O = P V, dO and Q for dV and dK), ldmatrix .trans.
+// Per group of k-steps, every B fragment of the group by ldmatrix.x4 (lanes
+// 8 mi .. 8 mi + 7 address the rows of matrix mi: with Cols = false matrices
+// 0, 1 are block 2 j's k halves and 2, 3 block 2 j + 1's; with Cols = true
+// 0, 1 are k halves of columns 16 j .. 16 j + 7, 2, 3 of the next 8), then
+// every mma of the group. Groups of at most 16 x4 loads bound the registers
+// the B fragments take.
+template <typename T, int kStride, bool Cols, int KMax, int NMax>
+__device__ __forceinline__ void warp_gemm(float (&acc)[2 * NMax][4],
+                                          const std::uint32_t (&a)[KMax][4], const T* s, int nk,
+                                          int nn) {
+  constexpr int kGroup = NMax >= 16 ? 1 : (16 / NMax < KMax ? 16 / NMax : KMax);
   const int lane = int(threadIdx.x) % 32, mi = lane / 8, r = lane % 8;
-  std::uint32_t x[4];
-  ptx::ldmatrix<4, false>(x, s + (n0 + (mi >> 1) * 8 + r) * kStride + k0 + (mi & 1) * 8);
-  b[0][0] = x[0];
-  b[0][1] = x[1];
-  b[1][0] = x[2];
-  b[1][1] = x[3];
-}
-
-// B fragments of two 8-column blocks, B[k][n] = s[k0 + k][n0 + n]: the
-// tile's rows are B's rows (V for O = P V), read transposed.
-template <typename T, int kStride>
-__device__ __forceinline__ void load_b_cols(std::uint32_t (&b)[2][2], const T* s, int k0, int n0) {
-  const int lane = int(threadIdx.x) % 32, mi = lane / 8, r = lane % 8;
-  std::uint32_t x[4];
-  ptx::ldmatrix<4, true>(x, s + (k0 + (mi & 1) * 8 + r) * kStride + n0 + (mi >> 1) * 8);
-  b[0][0] = x[0];
-  b[0][1] = x[1];
-  b[1][0] = x[2];
-  b[1][1] = x[3];
+  const T* row = Cols ? s + ((mi & 1) * 8 + r) * kStride + (mi >> 1) * 8
+                      : s + ((mi >> 1) * 8 + r) * kStride + (mi & 1) * 8;
+  const long step_k = long(sizeof(T)) * (Cols ? 16 * kStride : 16);
+  const long step_n = long(sizeof(T)) * (Cols ? 16 : 16 * kStride);
+ATTNCHECK_TC_UNROLL
+  for (int k0 = 0; k0 < KMax; k0 += kGroup) {
+    if (k0 < nk) {
+      std::uint32_t b[kGroup][NMax][4];
+      const int kn = min(kGroup, nk - k0);
+      ptx::ldmatrix_x4_grid<Cols, kGroup, NMax>(
+          b, reinterpret_cast<const char*>(row) + k0 * step_k, step_k, step_n, kn, nn);
+      ptx::mma_m16n8k16_grid<T, kGroup, NMax>(acc, a + k0, b, kn, nn);
+    }
+  }
 }
 
 // The A fragment of columns [16 kk, 16 kk + 16) of a 16-row accumulator

@@ -92,20 +92,8 @@ __global__ void __launch_bounds__(k_threads) flash_tc_dkdv_kernel(const BwdParam
       for (int nb = 0; nb < kM / 8; ++nb) {
         for (int i = 0; i < 4; ++i) st[nb][i] = dpt[nb][i] = 0.0f;
       }
-      for (int np = 0; np < pairs; ++np) {
-        for (int ks = 0; ks < k16; ++ks) {
-          std::uint32_t bf[2][2];
-          load_b_rows<T, kS>(bf, sq, 16 * np, 16 * ks);
-          ptx::mma_m16n8k16<T>(st[2 * np], kf[ks], bf[0], st[2 * np]);
-          ptx::mma_m16n8k16<T>(st[2 * np + 1], kf[ks], bf[1], st[2 * np + 1]);
-        }
-        for (int ks = 0; ks < v16; ++ks) {
-          std::uint32_t bf[2][2];
-          load_b_rows<T, kS>(bf, sdo, 16 * np, 16 * ks);
-          ptx::mma_m16n8k16<T>(dpt[2 * np], vf[ks], bf[0], dpt[2 * np]);
-          ptx::mma_m16n8k16<T>(dpt[2 * np + 1], vf[ks], bf[1], dpt[2 * np + 1]);
-        }
-      }
+      warp_gemm<T, kS, false, kD / 16, kM / 16>(st, kf, sq, k16, pairs);
+      warp_gemm<T, kS, false, kD / 16, kM / 16>(dpt, vf, sdo, v16, pairs);
       // P^T and dS^T; the columns are queries m0 + 8 nb + 2 tq + (i & 1).
       for (int nb = 0; nb < 2 * pairs; ++nb) {
         for (int c = 0; c < 2; ++c) {
@@ -126,24 +114,14 @@ __global__ void __launch_bounds__(k_threads) flash_tc_dkdv_kernel(const BwdParam
           }
         }
       }
-      // dV += P^T dO and dK += dS^T Q over the tile's queries, 16 at a time.
+      // dV += P^T dO and dK += dS^T Q over the tile's queries.
+      std::uint32_t pf[kM / 16][4], sf[kM / 16][4];
       for (int kk = 0; kk < pairs; ++kk) {
-        std::uint32_t pf[4], sf[4];
-        acc_to_a<T>(pf, st[2 * kk], st[2 * kk + 1]);
-        acc_to_a<T>(sf, dpt[2 * kk], dpt[2 * kk + 1]);
-        for (int vp = 0; vp < v16; ++vp) {
-          std::uint32_t bf[2][2];
-          load_b_cols<T, kS>(bf, sdo, 16 * kk, 16 * vp);
-          ptx::mma_m16n8k16<T>(dvv[2 * vp], pf, bf[0], dvv[2 * vp]);
-          ptx::mma_m16n8k16<T>(dvv[2 * vp + 1], pf, bf[1], dvv[2 * vp + 1]);
-        }
-        for (int kp = 0; kp < k16; ++kp) {
-          std::uint32_t bf[2][2];
-          load_b_cols<T, kS>(bf, sq, 16 * kk, 16 * kp);
-          ptx::mma_m16n8k16<T>(dk[2 * kp], sf, bf[0], dk[2 * kp]);
-          ptx::mma_m16n8k16<T>(dk[2 * kp + 1], sf, bf[1], dk[2 * kp + 1]);
-        }
+        acc_to_a<T>(pf[kk], st[2 * kk], st[2 * kk + 1]);
+        acc_to_a<T>(sf[kk], dpt[2 * kk], dpt[2 * kk + 1]);
       }
+      warp_gemm<T, kS, true, kM / 16, kD / 16>(dvv, pf, sdo, pairs, v16);
+      warp_gemm<T, kS, true, kM / 16, kD / 16>(dk, sf, sq, pairs, k16);
     }
   }
   T* dk_out = static_cast<T*>(p.dk);
@@ -240,20 +218,8 @@ __global__ void __launch_bounds__(k_threads) flash_tc_dq_kernel(const BwdParams 
       for (int nb = 0; nb < kN / 8; ++nb) {
         for (int i = 0; i < 4; ++i) sc[nb][i] = dp[nb][i] = 0.0f;
       }
-      for (int np = 0; np < pairs; ++np) {
-        for (int ks = 0; ks < k16; ++ks) {
-          std::uint32_t bf[2][2];
-          load_b_rows<T, kS>(bf, kt, 16 * np, 16 * ks);
-          ptx::mma_m16n8k16<T>(sc[2 * np], qf[ks], bf[0], sc[2 * np]);
-          ptx::mma_m16n8k16<T>(sc[2 * np + 1], qf[ks], bf[1], sc[2 * np + 1]);
-        }
-        for (int ks = 0; ks < v16; ++ks) {
-          std::uint32_t bf[2][2];
-          load_b_rows<T, kS>(bf, vt, 16 * np, 16 * ks);
-          ptx::mma_m16n8k16<T>(dp[2 * np], dof[ks], bf[0], dp[2 * np]);
-          ptx::mma_m16n8k16<T>(dp[2 * np + 1], dof[ks], bf[1], dp[2 * np + 1]);
-        }
-      }
+      warp_gemm<T, kS, false, kD / 16, kN / 16>(sc, qf, kt, k16, pairs);
+      warp_gemm<T, kS, false, kD / 16, kN / 16>(dp, dof, vt, v16, pairs);
       for (int nb = 0; nb < 2 * pairs; ++nb) {
         for (int i = 0; i < 4; ++i) {
           const int j = n0 + 8 * nb + 2 * tq + (i & 1);
@@ -262,17 +228,10 @@ __global__ void __launch_bounds__(k_threads) flash_tc_dq_kernel(const BwdParams 
           dp[nb][i] = on ? pr * (dp[nb][i] - di[i / 2]) : 0.0f;  // dS
         }
       }
-      // dQ += dS K over the tile's keys, 16 at a time.
-      for (int kk = 0; kk < pairs; ++kk) {
-        std::uint32_t sf[4];
-        acc_to_a<T>(sf, dp[2 * kk], dp[2 * kk + 1]);
-        for (int kp = 0; kp < k16; ++kp) {
-          std::uint32_t bf[2][2];
-          load_b_cols<T, kS>(bf, kt, 16 * kk, 16 * kp);
-          ptx::mma_m16n8k16<T>(dq[2 * kp], sf, bf[0], dq[2 * kp]);
-          ptx::mma_m16n8k16<T>(dq[2 * kp + 1], sf, bf[1], dq[2 * kp + 1]);
-        }
-      }
+      // dQ += dS K over the tile's keys.
+      std::uint32_t sf[kN / 16][4];
+      for (int kk = 0; kk < pairs; ++kk) acc_to_a<T>(sf[kk], dp[2 * kk], dp[2 * kk + 1]);
+      warp_gemm<T, kS, true, kN / 16, kD / 16>(dq, sf, kt, pairs, k16);
     }
     __syncthreads();  // every warp is done with this buffer before it is refilled
   }

@@ -93,14 +93,7 @@ __global__ void __launch_bounds__(k_threads) flash_tc_fwd_kernel(const FwdParams
       for (int nb = 0; nb < kN / 8; ++nb) {
         for (int i = 0; i < 4; ++i) sc[nb][i] = 0.0f;
       }
-      for (int np = 0; np < pairs; ++np) {
-        for (int ks = 0; ks < k16; ++ks) {
-          std::uint32_t bf[2][2];
-          load_b_rows<T, kS>(bf, kt, 16 * np, 16 * ks);
-          ptx::mma_m16n8k16<T>(sc[2 * np], qf[ks], bf[0], sc[2 * np]);
-          ptx::mma_m16n8k16<T>(sc[2 * np + 1], qf[ks], bf[1], sc[2 * np + 1]);
-        }
-      }
+      warp_gemm<T, kS, false, kD / 16, kN / 16>(sc, qf, kt, k16, pairs);
       // Scale and mask; the tile's max per row over the quad.
       float tile_max[2] = {-INFINITY, -INFINITY};
       for (int nb = 0; nb < 2 * pairs; ++nb) {
@@ -124,17 +117,10 @@ __global__ void __launch_bounds__(k_threads) flash_tc_fwd_kernel(const FwdParams
       for (int b = 0; b < 2 * v16; ++b) {
         for (int i = 0; i < 4; ++i) o[b][i] *= alpha[i / 2];
       }
-      // O += P V over the tile's keys, 16 at a time.
-      for (int kk = 0; kk < pairs; ++kk) {
-        std::uint32_t pf[4];
-        acc_to_a<T>(pf, sc[2 * kk], sc[2 * kk + 1]);
-        for (int vp = 0; vp < v16; ++vp) {
-          std::uint32_t bf[2][2];
-          load_b_cols<T, kS>(bf, vt, 16 * kk, 16 * vp);
-          ptx::mma_m16n8k16<T>(o[2 * vp], pf, bf[0], o[2 * vp]);
-          ptx::mma_m16n8k16<T>(o[2 * vp + 1], pf, bf[1], o[2 * vp + 1]);
-        }
-      }
+      // O += P V over the tile's keys.
+      std::uint32_t pf[kN / 16][4];
+      for (int kk = 0; kk < pairs; ++kk) acc_to_a<T>(pf[kk], sc[2 * kk], sc[2 * kk + 1]);
+      warp_gemm<T, kS, true, kN / 16, kD / 16>(o, pf, vt, pairs, v16);
     }
     __syncthreads();  // every warp is done with this buffer before it is refilled
   }

@@ -3,19 +3,20 @@
 // and wait groups), and the shared-memory bank-conflict counts. Written by
 // hand from the PTX ISA's definitions: no packaged library executes PTX on a
 // CPU. The definitions each function follows are in ptx.hpp.
-#include <link.h>
+#include "kernels/simt/ptx.hpp"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <fmt/format.h>
+#include <link.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <vector>
 
-#include "kernels/simt/ptx.hpp"
 #include "kernels/simt/state.hpp"
 
 namespace simt::detail {
@@ -178,6 +179,27 @@ void check_in_flight(Block& b, const Thread& t, std::uintptr_t addr, std::size_t
   }
 }
 
+// The checks of one lane's ldmatrix row address (ptx.hpp), and the race
+// check's record of the 16-byte read.
+static void check_row(Block& b, const Thread& t, const char* instr, const char* file, unsigned line,
+                      unsigned lane, std::uintptr_t a) {
+  if (a % 16 != 0) {
+    fail_here(b, t, instr, file, line,
+              fmt::format("lane {} gives row address {:#x}, not 16-byte aligned", lane, a));
+  }
+  if (!in_shared(b, a, 16)) {
+    fail_here(b, t, instr, file, line,
+              fmt::format("lane {} gives row address {:#x}, outside the block's shared memory "
+                          "(dynamic: {} bytes at {:#x})",
+                          lane, a, b.shared_bytes, std::uintptr_t(dynamic_shared_base())));
+  }
+  if (b.in_flight > 0) {
+    check_in_flight(b, t, a, 16, "ldmatrix reads");
+    if (!b.failure.empty()) stop_after_failure();
+  }
+  if (b.race_check && g_access_hook) g_access_hook(a, 16, false);
+}
+
 BankTally wavefronts(const std::uintptr_t* addr, std::uint32_t lanes, unsigned bytes) {
   BankTally t;
   if (lanes == 0) return t;
@@ -226,7 +248,8 @@ void flush_plain_requests(Block& b) {
 void finish_block_stats(Block& b) {
   flush_plain_requests(b);
   for (const auto& per_warp : b.cp_async_requests) {
-    for (const CopyRequest& r : per_warp) add(b.cp_async_banks, wavefronts(r.addr, r.lanes, r.bytes));
+    for (const CopyRequest& r : per_warp)
+      add(b.cp_async_banks, wavefronts(r.addr, r.lanes, r.bytes));
   }
   // Copies never waited for: their words no longer name them (the buffer of
   // in-flight words is kept, all zero, for the next block on this OS thread).
@@ -317,21 +340,7 @@ void ldmatrix(int n, bool trans, std::uint32_t* r, const void* smem_row, const c
   const char* instr = trans ? "ldmatrix .trans" : "ldmatrix";
   if (lane < 8u * unsigned(n)) {
     const auto a = std::uintptr_t(smem_row);
-    if (a % 16 != 0) {
-      fail_here(b, t, instr, file, line,
-                fmt::format("lane {} gives row address {:#x}, not 16-byte aligned", lane, a));
-    }
-    if (!in_shared(b, a, 16)) {
-      fail_here(b, t, instr, file, line,
-                fmt::format("lane {} gives row address {:#x}, outside the block's shared memory "
-                            "(dynamic: {} bytes at {:#x})",
-                            lane, a, b.shared_bytes, std::uintptr_t(dynamic_shared_base())));
-    }
-    if (b.in_flight > 0) {
-      check_in_flight(b, t, a, 16, "ldmatrix reads");
-      if (!b.failure.empty()) stop_after_failure();
-    }
-    if (b.race_check && g_access_hook) g_access_hook(a, 16, false);
+    check_row(b, t, instr, file, line, lane, a);
     std::memcpy(mine.row, smem_row, 16);
     mine.addr = a;
   }
@@ -355,10 +364,181 @@ void ldmatrix(int n, bool trans, std::uint32_t* r, const void* smem_row, const c
   if (lane == 0 && b.count_banks) {
     std::uintptr_t rows[32];
     for (unsigned l = 0; l < 8u * unsigned(n); ++l) {
-      std::memcpy(&rows[l], all + std::size_t(l) * k_warp_slot + offsetof(Slot, addr), sizeof rows[l]);
+      std::memcpy(&rows[l], all + std::size_t(l) * k_warp_slot + offsetof(Slot, addr),
+                  sizeof rows[l]);
     }
     const std::uint32_t lanes = n == 4 ? 0xffffffffu : (1u << (8 * n)) - 1;
     add(b.ldmatrix_banks, wavefronts(rows, lanes, 16));
+  }
+}
+
+// The lanes of a grid collective must agree on its shape (on a GPU a lane
+// that skips an instruction of the unrolled loop leaves the others waiting
+// at a .sync.aligned instruction: undefined behaviour).
+template <typename Slot>
+static void check_same_shape(Block& b, const unsigned char* all, const char* instr,
+                             const char* file, unsigned line) {
+  const unsigned warp = t_thread->linear / 32;
+  if (32 * (warp + 1) > b.threads.size()) {
+    b.fail(
+        fmt::format("{}: warp {} at {} ({}): the warp has {} threads; the instruction needs "
+                    "all 32",
+                    describe(b), warp, site(file, line), instr, b.threads.size() - 32 * warp));
+    stop_after_failure();
+  }
+  Slot first;
+  std::memcpy(&first, all, sizeof first);
+  for (unsigned l = 1; l < 32; ++l) {
+    Slot s;
+    std::memcpy(&s, all + std::size_t(l) * k_warp_slot, sizeof s);
+    if (s.nk != first.nk || s.nn != first.nn) {
+      b.fail(fmt::format(
+          "{}: warp {} at {} ({}): lane {} runs a {} x {} grid, lane 0 a {} x {}: "
+          "every lane must issue the same instructions",
+          describe(b), warp, site(file, line), instr, l, s.nk, s.nn, first.nk, first.nn));
+      stop_after_failure();
+    }
+  }
+}
+
+void ldmatrix_x4_grid(bool trans, std::uint32_t* r, int n_max, const void* row, long step_k,
+                      long step_n, int nk, int nn, const char* file, unsigned line) {
+  Block& b = *t_block;
+  const Thread& t = *t_thread;
+  const unsigned lane = lane_id();
+  const char* instr = trans ? "ldmatrix .trans (grid)" : "ldmatrix (grid)";
+  // Each lane reads its rows now, into its own result registers (16 bytes,
+  // one row, per instruction); the last lane to arrive, the first to go on,
+  // redistributes every lane's registers in place before the others resume.
+  for (int i = 0; i < nk; ++i) {
+    for (int j = 0; j < nn; ++j) {
+      const auto a = std::uintptr_t(row) + std::uintptr_t(i * step_k + j * step_n);
+      check_row(b, t, instr, file, line, lane, a);
+      std::memcpy(r + 4 * (std::size_t(i) * unsigned(n_max) + unsigned(j)),
+                  reinterpret_cast<const void*>(a), 16);
+    }
+  }
+  struct Slot {
+    std::uint32_t* r;
+    std::uintptr_t row;
+    long step_k, step_n;
+    int nk, nn, n_max;
+  } mine{r, std::uintptr_t(row), step_k, step_n, nk, nn, n_max};
+  static_assert(sizeof(Slot) <= k_warp_slot);
+  const unsigned char* all = warp_exchange(0xffffffffu, &mine, sizeof mine, file, line);
+  if (!warp_result().compute) return;
+  check_same_shape<Slot>(b, all, instr, file, line);
+  Slot lanes[32];
+  for (unsigned l = 0; l < 32; ++l)
+    std::memcpy(&lanes[l], all + std::size_t(l) * k_warp_slot, sizeof(Slot));
+  // The row lane p read for instruction (i, j), as 16-bit elements.
+  thread_local std::vector<std::uint16_t> rows;
+  const std::size_t per = std::size_t(nk) * unsigned(nn);
+  rows.resize(32 * per * 8);
+  for (unsigned p = 0; p < 32; ++p) {
+    for (int i = 0; i < nk; ++i) {
+      for (int j = 0; j < nn; ++j) {
+        std::memcpy(&rows[(p * per + std::size_t(i) * unsigned(nn) + unsigned(j)) * 8],
+                    lanes[p].r + 4 * (std::size_t(i) * unsigned(n_max) + unsigned(j)), 16);
+      }
+    }
+  }
+  for (std::size_t q = 0; q < per; ++q) {
+    const int i = int(q / unsigned(nn)), j = int(q % unsigned(nn));
+    auto half_of = [&](unsigned provider, unsigned e) {
+      return std::uint32_t(rows[(provider * per + q) * 8 + e]);
+    };
+    for (unsigned l = 0; l < 32; ++l) {
+      std::uint32_t* out = lanes[l].r + 4 * (std::size_t(i) * unsigned(n_max) + unsigned(j));
+      for (unsigned m = 0; m < 4; ++m) {
+        std::uint32_t lo, hi;
+        if (!trans) {
+          lo = half_of(8 * m + l / 4, 2 * (l % 4));
+          hi = half_of(8 * m + l / 4, 2 * (l % 4) + 1);
+        } else {
+          lo = half_of(8 * m + 2 * (l % 4), l / 4);
+          hi = half_of(8 * m + 2 * (l % 4) + 1, l / 4);
+        }
+        out[m] = lo | hi << 16;
+      }
+    }
+    if (b.count_banks) {
+      std::uintptr_t addr[32];
+      for (unsigned l = 0; l < 32; ++l) {
+        addr[l] = lanes[l].row + std::uintptr_t(i * lanes[l].step_k + j * lanes[l].step_n);
+      }
+      add(b.ldmatrix_banks, wavefronts(addr, 0xffffffffu, 16));
+    }
+  }
+}
+
+void mma_m16n8k16_grid(bool bf16, float* acc, const std::uint32_t* a, const std::uint32_t* b_regs,
+                       int n_max, int nk, int nn, const char* file, unsigned line) {
+  Block& blk = *t_block;
+  struct Slot {
+    float* acc;
+    const std::uint32_t* a;
+    const std::uint32_t* b;
+    int nk, nn, n_max;
+  } mine{acc, a, b_regs, nk, nn, n_max};
+  static_assert(sizeof(Slot) <= k_warp_slot);
+  const unsigned char* all = warp_exchange(0xffffffffu, &mine, sizeof mine, file, line);
+  if (!warp_result().compute) return;
+  check_same_shape<Slot>(blk, all, "mma.m16n8k16 (grid)", file, line);
+  Slot lanes[32];
+  for (unsigned l = 0; l < 32; ++l)
+    std::memcpy(&lanes[l], all + std::size_t(l) * k_warp_slot, sizeof(Slot));
+  // The operands as float matrices (fragment maps of mma_m16n8k16 above):
+  // A is 16 x 16 nk, B is 16 nk x 16 nn (block 2j + e in columns 16 j + 8 e ..),
+  // D is 16 x 16 nn.
+  const unsigned K = 16u * unsigned(nk), N = 16u * unsigned(nn);
+  thread_local std::vector<float> A, B, D;
+  A.resize(16 * K);
+  B.resize(std::size_t(K) * N);
+  D.resize(16 * N);
+  for (unsigned l = 0; l < 32; ++l) {
+    const Slot& s = lanes[l];
+    const unsigned g = l / 4, t = l % 4;
+    for (unsigned i = 0; i < unsigned(nk); ++i) {
+      for (unsigned reg = 0; reg < 4; ++reg) {
+        const std::uint32_t x = s.a[4 * i + reg];
+        const unsigned r = g + 8 * (reg & 1), k = 16 * i + 2 * t + 8 * (reg >> 1);
+        A[r * K + k] = element(std::uint16_t(x), bf16);
+        A[r * K + k + 1] = element(std::uint16_t(x >> 16), bf16);
+      }
+      for (unsigned j = 0; j < unsigned(nn); ++j) {
+        const std::uint32_t* bj = s.b + 4 * (std::size_t(i) * unsigned(s.n_max) + j);
+        for (unsigned reg = 0; reg < 4; ++reg) {  // block 2j + reg / 2, register reg % 2
+          const unsigned k = 16 * i + 2 * t + 8 * (reg & 1), n = 16 * j + 8 * (reg >> 1) + g;
+          B[std::size_t(k) * N + n] = element(std::uint16_t(bj[reg]), bf16);
+          B[std::size_t(k + 1) * N + n] = element(std::uint16_t(bj[reg] >> 16), bf16);
+        }
+      }
+    }
+    for (unsigned blk8 = 0; blk8 < 2u * unsigned(nn); ++blk8) {
+      for (unsigned reg = 0; reg < 4; ++reg) {
+        D[(g + 8 * (reg >> 1)) * N + 8 * blk8 + 2 * t + (reg & 1)] = s.acc[4 * blk8 + reg];
+      }
+    }
+  }
+  // Each accumulator takes its products in k order, each addition rounded
+  // in float32: what mma_m16n8k16 does for one instruction, applied for
+  // k-step 0, 1, ... as the unrolled loop issues them.
+  for (unsigned k = 0; k < K; ++k) {
+    const float* bk = &B[std::size_t(k) * N];
+    for (unsigned r = 0; r < 16; ++r) {
+      const float ar = A[r * K + k];
+      float* dr = &D[r * N];
+      for (unsigned n = 0; n < N; ++n) dr[n] = dr[n] + ar * bk[n];
+    }
+  }
+  for (unsigned l = 0; l < 32; ++l) {
+    const unsigned g = l / 4, t = l % 4;
+    for (unsigned blk8 = 0; blk8 < 2u * unsigned(nn); ++blk8) {
+      for (unsigned reg = 0; reg < 4; ++reg) {
+        lanes[l].acc[4 * blk8 + reg] = D[(g + 8 * (reg >> 1)) * N + 8 * blk8 + 2 * t + (reg & 1)];
+      }
+    }
   }
 }
 
@@ -385,9 +565,9 @@ void cp_async(void* smem, const void* gmem, int bytes, int src_bytes, const char
                           dst, bytes, b.shared_bytes, std::uintptr_t(dynamic_shared_base())));
   }
   if (src_bytes > 0 && !device_range(gmem, std::size_t(src_bytes))) {
-    fail_here(b, t, instr, file, line,
-              fmt::format("source {:#x} + {} bytes is not inside one device allocation", src,
-                          src_bytes));
+    fail_here(
+        b, t, instr, file, line,
+        fmt::format("source {:#x} + {} bytes is not inside one device allocation", src, src_bytes));
   }
   if (b.in_flight > 0) {
     for (std::uintptr_t w = dst / 4; w <= (dst + unsigned(bytes) - 1) / 4; ++w) {

@@ -8,6 +8,19 @@
 //   cp_async<Bytes>      cp.async.{ca,cg}.shared.global [dst], [src], Bytes, src_bytes
 //   cp_async_commit      cp.async.commit_group
 //   cp_async_wait<N>     cp.async.wait_group N
+//   ldmatrix_x4_grid<Trans, KMax, NMax>   ldmatrix x4 at an affine grid of row
+//                        addresses: r[i][j] = ldmatrix.x4(row + i step_k + j step_n)
+//                        for i < nk, j < nn
+//   mma_m16n8k16_grid<T, KMax, NMax>      for i < nk (outer), j < nn (inner):
+//                        acc[2j + e] = mma(a[i], b[i][j] registers 2e, 2e + 1, acc[2j + e])
+//                        for e = 0, 1: the B fragments of two 8-column blocks as
+//                        ldmatrix.x4 loads them
+//
+// The grid forms are the loops FlashAttention-2 issues per k-step (a
+// `#pragma unroll` over the single instructions, each guarded by i < nk and
+// j < nn, which must be the same on every lane). simt runs each as one warp
+// collective with the numerics of the single instructions, which is what
+// makes a kernel of 16 x 8 x 16 products cheap enough to run under simt.
 //
 // Fragments (PTX ISA, "Matrix fragments for mma.m16n8k16 with floating point
 // type"; g = lane / 4, t = lane % 4; a 32-bit register holds two 16-bit
@@ -75,22 +88,27 @@ __device__ __forceinline__ void ldmatrix(std::uint32_t (&r)[N], const void* smem
   const unsigned addr = unsigned(__cvta_generic_to_shared(smem_row));
   if constexpr (N == 4 && !Trans) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
   } else if constexpr (N == 4 && Trans) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
   } else if constexpr (N == 2 && !Trans) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n"
-                 : "=r"(r[0]), "=r"(r[1]) : "r"(addr));
+                 : "=r"(r[0]), "=r"(r[1])
+                 : "r"(addr));
   } else if constexpr (N == 2 && Trans) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n"
-                 : "=r"(r[0]), "=r"(r[1]) : "r"(addr));
+                 : "=r"(r[0]), "=r"(r[1])
+                 : "r"(addr));
   } else if constexpr (N == 1 && !Trans) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x1.shared.b16 {%0}, [%1];\n" : "=r"(r[0]) : "r"(addr));
   } else {
     static_assert(N == 1, "ldmatrix: x1, x2 or x4");
     asm volatile("ldmatrix.sync.aligned.m8n8.x1.trans.shared.b16 {%0}, [%1];\n"
-                 : "=r"(r[0]) : "r"(addr));
+                 : "=r"(r[0])
+                 : "r"(addr));
   }
 }
 
@@ -114,6 +132,37 @@ __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
+template <bool Trans, int KMax, int NMax>
+__device__ __forceinline__ void ldmatrix_x4_grid(std::uint32_t (*r)[NMax][4], const void* row,
+                                                 long step_k, long step_n, int nk, int nn) {
+#pragma unroll
+  for (int i = 0; i < KMax; ++i) {
+#pragma unroll
+    for (int j = 0; j < NMax; ++j) {
+      if (i < nk && j < nn) {
+        ldmatrix<4, Trans>(r[i][j], static_cast<const char*>(row) + i * step_k + j * step_n);
+      }
+    }
+  }
+}
+
+template <typename T, int KMax, int NMax>
+__device__ __forceinline__ void mma_m16n8k16_grid(float (*acc)[4], const std::uint32_t (*a)[4],
+                                                  const std::uint32_t (*b)[NMax][4], int nk,
+                                                  int nn) {
+#pragma unroll
+  for (int i = 0; i < KMax; ++i) {
+#pragma unroll
+    for (int j = 0; j < NMax; ++j) {
+      if (i < nk && j < nn) {
+        const std::uint32_t b0[2] = {b[i][j][0], b[i][j][1]}, b1[2] = {b[i][j][2], b[i][j][3]};
+        mma_m16n8k16<T>(acc[2 * j], a[i], b0, acc[2 * j]);
+        mma_m16n8k16<T>(acc[2 * j + 1], a[i], b1, acc[2 * j + 1]);
+      }
+    }
+  }
+}
+
 }  // namespace ptx
 
 #else  // simt
@@ -124,14 +173,21 @@ __device__ __forceinline__ void cp_async_wait() {
 #include "kernels/simt/prelude.hpp"
 
 namespace simt::detail {
-SIMT_UNCHECKED void mma_m16n8k16(bool bf16, float* d, const std::uint32_t* a, const std::uint32_t* b,
-                                 const float* c, const char* file, unsigned line);
+SIMT_UNCHECKED void mma_m16n8k16(bool bf16, float* d, const std::uint32_t* a,
+                                 const std::uint32_t* b, const float* c, const char* file,
+                                 unsigned line);
 SIMT_UNCHECKED void ldmatrix(int n, bool trans, std::uint32_t* r, const void* smem_row,
                              const char* file, unsigned line);
 SIMT_UNCHECKED void cp_async(void* smem, const void* gmem, int bytes, int src_bytes,
                              const char* file, unsigned line);
 SIMT_UNCHECKED void cp_async_commit(const char* file, unsigned line);
 SIMT_UNCHECKED void cp_async_wait(int n, const char* file, unsigned line);
+SIMT_UNCHECKED void ldmatrix_x4_grid(bool trans, std::uint32_t* r, int n_max, const void* row,
+                                     long step_k, long step_n, int nk, int nn, const char* file,
+                                     unsigned line);
+SIMT_UNCHECKED void mma_m16n8k16_grid(bool bf16, float* acc, const std::uint32_t* a,
+                                      const std::uint32_t* b, int n_max, int nk, int nn,
+                                      const char* file, unsigned line);
 }  // namespace simt::detail
 
 namespace ptx {
@@ -168,6 +224,32 @@ template <int N>
 inline void cp_async_wait(std::source_location loc = std::source_location::current()) {
   static_assert(N >= 0, "cp.async.wait_group N: N >= 0");
   ::simt::detail::cp_async_wait(N, loc.file_name(), loc.line());
+}
+
+template <bool Trans, int KMax, int NMax>
+inline void ldmatrix_x4_grid(std::uint32_t (*r)[NMax][4], const void* row, long step_k, long step_n,
+                             int nk, int nn,
+                             std::source_location loc = std::source_location::current()) {
+  static_assert(KMax >= 1 && NMax >= 1, "ldmatrix_x4_grid: a grid of at least 1 x 1");
+  if (nk > KMax) nk = KMax;  // the unrolled loop's bounds
+  if (nn > NMax) nn = NMax;
+  if (nk <= 0 || nn <= 0) return;  // no instruction issued
+  ::simt::detail::ldmatrix_x4_grid(Trans, &r[0][0][0], NMax, row, step_k, step_n, nk, nn,
+                                   loc.file_name(), loc.line());
+}
+
+template <typename T, int KMax, int NMax>
+inline void mma_m16n8k16_grid(float (*acc)[4], const std::uint32_t (*a)[4],
+                              const std::uint32_t (*b)[NMax][4], int nk, int nn,
+                              std::source_location loc = std::source_location::current()) {
+  static_assert(std::is_same_v<T, __nv_bfloat16> || std::is_same_v<T, __half>,
+                "mma_m16n8k16_grid: bf16 or f16 inputs");
+  static_assert(KMax >= 1 && NMax >= 1, "mma_m16n8k16_grid: a grid of at least 1 x 1");
+  if (nk > KMax) nk = KMax;
+  if (nn > NMax) nn = NMax;
+  if (nk <= 0 || nn <= 0) return;
+  ::simt::detail::mma_m16n8k16_grid(std::is_same_v<T, __nv_bfloat16>, &acc[0][0], &a[0][0],
+                                    &b[0][0][0], NMax, nk, nn, loc.file_name(), loc.line());
 }
 
 }  // namespace ptx
