@@ -372,6 +372,23 @@ void ldmatrix(int n, bool trans, std::uint32_t* r, const void* smem_row, const c
   }
 }
 
+// D (16 x N) += A (16 x K) B (K x N), each element of D taking its products
+// in k order, each addition rounded in float32 (the products of bf16 and f16
+// values are exact, so a fused multiply-add gives the same bits). Compiled
+// for AVX2 too, picked at load time where the CPU has it.
+__attribute__((target_clones("avx2", "default"))) static void gemm_in_k_order(
+    const float* __restrict A, const float* __restrict B, float* __restrict D, unsigned K,
+    unsigned N) {
+  for (unsigned k = 0; k < K; ++k) {
+    const float* bk = B + std::size_t(k) * N;
+    for (unsigned r = 0; r < 16; ++r) {
+      const float ar = A[r * K + k];
+      float* dr = D + std::size_t(r) * N;
+      for (unsigned n = 0; n < N; ++n) dr[n] = dr[n] + ar * bk[n];
+    }
+  }
+}
+
 // The lanes of a grid collective must agree on its shape (on a GPU a lane
 // that skips an instruction of the unrolled loop leaves the others waiting
 // at a .sync.aligned instruction: undefined behaviour).
@@ -524,14 +541,7 @@ void mma_m16n8k16_grid(bool bf16, float* acc, const std::uint32_t* a, const std:
   // Each accumulator takes its products in k order, each addition rounded
   // in float32: what mma_m16n8k16 does for one instruction, applied for
   // k-step 0, 1, ... as the unrolled loop issues them.
-  for (unsigned k = 0; k < K; ++k) {
-    const float* bk = &B[std::size_t(k) * N];
-    for (unsigned r = 0; r < 16; ++r) {
-      const float ar = A[r * K + k];
-      float* dr = &D[r * N];
-      for (unsigned n = 0; n < N; ++n) dr[n] = dr[n] + ar * bk[n];
-    }
-  }
+  gemm_in_k_order(A.data(), B.data(), D.data(), K, N);
   for (unsigned l = 0; l < 32; ++l) {
     const unsigned g = l / 4, t = l % 4;
     for (unsigned blk8 = 0; blk8 < 2u * unsigned(nn); ++blk8) {

@@ -110,7 +110,74 @@ __global__ void cp_async_kernel(CpAsyncCase which, const std::uint8_t* src, std:
   }
 }
 
+template <typename T, bool Trans>
+__global__ void grid_kernel(const std::uint16_t* tile, const std::uint32_t* a, const float* c,
+                            int nk, int nn, int odd_lane, std::uint32_t* ld_grid,
+                            std::uint32_t* ld_single, float* d_grid, float* d_single) {
+  constexpr int kRows = 40, kStride = 64, kK = 4, kN = 3;
+  constexpr long kStepK = 16, kStepN = 48;
+  extern __shared__ __align__(16) std::uint16_t gsmem[];
+  const int l = int(threadIdx.x);
+  for (int e = l; e < kRows * kStride; e += 32) gsmem[e] = tile[e];
+  __syncthreads();
+  const std::uint16_t* row = gsmem + l * kStride;
+  const int my_nk = l == odd_lane ? nk - 1 : nk;
+  std::uint32_t rg[kK][kN][4] = {}, rs[kK][kN][4] = {};
+  ptx::ldmatrix_x4_grid<Trans, kK, kN>(rg, row, kStepK, kStepN, my_nk, nn);
+  for (int i = 0; i < nk; ++i) {
+    for (int j = 0; j < nn; ++j) {
+      ptx::ldmatrix<4, Trans>(rs[i][j],
+                              reinterpret_cast<const char*>(row) + i * kStepK + j * kStepN);
+    }
+  }
+  for (int i = 0; i < kK; ++i) {
+    for (int j = 0; j < kN; ++j) {
+      for (int r = 0; r < 4; ++r) {
+        ld_grid[48 * l + 12 * i + 4 * j + r] = rg[i][j][r];
+        ld_single[48 * l + 12 * i + 4 * j + r] = rs[i][j][r];
+      }
+    }
+  }
+  std::uint32_t ra[kK][4];
+  float accg[2 * kN][4], accs[2 * kN][4];
+  for (int i = 0; i < kK; ++i) {
+    for (int r = 0; r < 4; ++r) ra[i][r] = a[16 * l + 4 * i + r];
+  }
+  for (int b = 0; b < 2 * kN; ++b) {
+    for (int r = 0; r < 4; ++r) accg[b][r] = accs[b][r] = c[24 * l + 4 * b + r];
+  }
+  ptx::mma_m16n8k16_grid<T, kK, kN>(accg, ra, rs, my_nk, nn);
+  for (int i = 0; i < nk; ++i) {
+    for (int j = 0; j < nn; ++j) {
+      const std::uint32_t b0[2] = {rs[i][j][0], rs[i][j][1]}, b1[2] = {rs[i][j][2], rs[i][j][3]};
+      ptx::mma_m16n8k16<T>(accs[2 * j], ra[i], b0, accs[2 * j]);
+      ptx::mma_m16n8k16<T>(accs[2 * j + 1], ra[i], b1, accs[2 * j + 1]);
+    }
+  }
+  for (int b = 0; b < 2 * kN; ++b) {
+    for (int r = 0; r < 4; ++r) {
+      d_grid[24 * l + 4 * b + r] = accg[b][r];
+      d_single[24 * l + 4 * b + r] = accs[b][r];
+    }
+  }
+}
+
 }  // namespace
+
+cudaError_t grid_forms(bool bf16, bool trans, const std::uint16_t* tile, const std::uint32_t* a,
+                       const float* c, int nk, int nn, int odd_lane, std::uint32_t* ld_grid,
+                       std::uint32_t* ld_single, float* d_grid, float* d_single) {
+  const std::size_t bytes = 40 * 64 * 2;
+#define SIMT_PTX_GRID(T, TR)                                                                   \
+  ATTNCHECK_LAUNCH((grid_kernel<T, TR>), dim3(1), dim3(32), bytes, 0, tile, a, c, nk, nn,      \
+                   odd_lane, ld_grid, ld_single, d_grid, d_single)
+  if (bf16 && trans) SIMT_PTX_GRID(__nv_bfloat16, true);
+  if (bf16 && !trans) SIMT_PTX_GRID(__nv_bfloat16, false);
+  if (!bf16 && trans) SIMT_PTX_GRID(__half, true);
+  if (!bf16 && !trans) SIMT_PTX_GRID(__half, false);
+#undef SIMT_PTX_GRID
+  return cudaGetLastError();
+}
 
 cudaError_t mma_bf16(const std::uint32_t* a, const std::uint32_t* b, const float* c, float* d) {
   ATTNCHECK_LAUNCH((mma_kernel<__nv_bfloat16>), dim3(1), dim3(32), 0, 0, a, b, c, d);

@@ -20,6 +20,20 @@ cudaError_t mma_f16(const std::uint32_t* a, const std::uint32_t* b, const float*
 cudaError_t ldmatrix(const std::uint16_t* tile, int rows, int stride, const int* row_of_lane,
                      int n, bool trans, std::uint32_t* out);
 
+// The grid forms against the single instructions, one warp: `tile` (40 rows
+// of 64 16-bit elements, finite bf16 or f16 values) is copied to shared
+// memory; lane l's row is row l, steps of 16 bytes (k) and 48 bytes (n).
+// ldmatrix_x4_grid<Trans, 4, 3>(nk, nn) and the same ldmatrix.x4 one at a
+// time write lane l's registers to ld_grid / ld_single [48 l .. 48 l + 48)
+// (i, j, register; unused entries 0). Then mma_m16n8k16_grid<T, 4, 3> with A
+// registers a[16 l ..] (4 k-steps x 4), B the loaded registers and C
+// c[24 l ..] (6 blocks x 4), and the same mmas one at a time, write D to
+// d_grid / d_single [24 l ..]. Lane `odd_lane` (-1: none) passes nk - 1
+// to both grid forms (lanes disagreeing on the grid).
+cudaError_t grid_forms(bool bf16, bool trans, const std::uint16_t* tile, const std::uint32_t* a,
+                       const float* c, int nk, int nn, int odd_lane, std::uint32_t* ld_grid,
+                       std::uint32_t* ld_single, float* d_grid, float* d_single);
+
 // cp.async scenarios, one warp, 4 KiB of dynamic shared memory (prefilled
 // with 0xAB bytes before any copy); `src` is 1024 device bytes, `out` 2048:
 //   Zfill:      lane l: cp.async 16 bytes from src + 16 l to shared + 16 l with

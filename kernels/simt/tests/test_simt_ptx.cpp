@@ -149,6 +149,69 @@ void check_mma() {
 TEST(SimtPtx, MmaBf16MatchesTheIsaFragmentsAndTheStatedOrder) { check_mma<__nv_bfloat16>(); }
 TEST(SimtPtx, MmaF16MatchesTheIsaFragmentsAndTheStatedOrder) { check_mma<__half>(); }
 
+// ---- The grid forms: the same registers and accumulators, bit for bit, as
+// the single instructions they stand for, for every shape within the bounds.
+struct GridRun {
+  cudaError_t err;
+  std::vector<std::uint32_t> ld_grid, ld_single;
+  std::vector<float> d_grid, d_single;
+};
+
+template <typename T>
+GridRun run_grid(bool trans, int nk, int nn, int odd_lane, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<std::uint16_t> tile(40 * 64);
+  for (auto& x : tile) x = bits16<T>(normal(rng));
+  std::vector<std::uint32_t> a(32 * 16);
+  for (auto& x : a) x = std::uint32_t(bits16<T>(normal(rng))) | std::uint32_t(bits16<T>(normal(rng))) << 16;
+  std::vector<float> c(32 * 24);
+  for (auto& x : c) x = normal(rng);
+  DeviceBuffer<std::uint16_t> dt(tile);
+  DeviceBuffer<std::uint32_t> da(a), lg(32 * 48), ls(32 * 48);
+  DeviceBuffer<float> dc(c), dg(32 * 24), ds(32 * 24);
+  GridRun r;
+  r.err = simt_ptx_tests::grid_forms(std::is_same_v<T, __nv_bfloat16>, trans, dt.ptr, da.ptr, dc.ptr, nk, nn,
+                                     odd_lane, lg.ptr, ls.ptr, dg.ptr, ds.ptr);
+  if (r.err != cudaSuccess) return r;
+  r.ld_grid = lg.host();
+  r.ld_single = ls.host();
+  r.d_grid = dg.host();
+  r.d_single = ds.host();
+  return r;
+}
+
+template <typename T>
+void check_grid() {
+  unsigned seed = 1;
+  for (bool trans : {false, true}) {
+    for (int nk = 1; nk <= 4; ++nk) {
+      for (int nn = 1; nn <= 3; ++nn) {
+        const GridRun r = run_grid<T>(trans, nk, nn, -1, seed++);
+        ASSERT_EQ(r.err, cudaSuccess) << simt::last_failure();
+        ASSERT_EQ(r.ld_grid, r.ld_single) << (trans ? ".trans " : "") << nk << " x " << nn;
+        std::vector<std::uint32_t> g(r.d_grid.size()), s(r.d_single.size());
+        std::memcpy(g.data(), r.d_grid.data(), 4 * g.size());
+        std::memcpy(s.data(), r.d_single.data(), 4 * s.size());
+        ASSERT_EQ(g, s) << "mma grid " << nk << " x " << nn;
+        // The grid computed something: blocks past nn keep C, the others do not.
+        ASSERT_NE(r.d_grid[0], 0.0f);
+      }
+    }
+  }
+}
+
+TEST(SimtPtx, GridFormsMatchTheSingleInstructionsBf16) { check_grid<__nv_bfloat16>(); }
+TEST(SimtPtx, GridFormsMatchTheSingleInstructionsF16) { check_grid<__half>(); }
+
+TEST(SimtPtx, LanesDisagreeingOnAGridAreReported) {
+  const GridRun r = run_grid<__nv_bfloat16>(false, 3, 2, 5, 99);
+  EXPECT_NE(r.err, cudaSuccess);
+  const std::string f = simt::last_failure();
+  EXPECT_NE(f.find("lane 5 runs a 2 x 2 grid, lane 0 a 3 x 2"), std::string::npos) << f;
+  EXPECT_NE(f.find("every lane must issue the same instructions"), std::string::npos) << f;
+}
+
 // ---- ldmatrix (PTX ISA, "ldmatrix"): lanes 8i .. 8i + 7 give the rows of
 // matrix i; lane l receives row l / 4, elements 2 (l % 4) and 2 (l % 4) + 1;
 // with .trans the matrix is read column-major: element l / 4 of rows
