@@ -327,6 +327,15 @@ void mma_m16n8k16(bool bf16, float* d, const std::uint32_t* a, const std::uint32
   std::memcpy(d, res.out + 16 * lane, 16);
 }
 
+// Register m of lane l after an ldmatrix (ptx.hpp), from half_of(provider,
+// e): element e of the row that lane `provider` addressed.
+template <typename HalfOf>
+static std::uint32_t ldmatrix_register(const HalfOf& half_of, unsigned l, unsigned m, bool trans) {
+  if (!trans)
+    return half_of(8 * m + l / 4, 2 * (l % 4)) | half_of(8 * m + l / 4, 2 * (l % 4) + 1) << 16;
+  return half_of(8 * m + 2 * (l % 4), l / 4) | half_of(8 * m + 2 * (l % 4) + 1, l / 4) << 16;
+}
+
 void ldmatrix(int n, bool trans, std::uint32_t* r, const void* smem_row, const char* file,
               unsigned line) {
   Block& b = *t_block;
@@ -350,17 +359,7 @@ void ldmatrix(int n, bool trans, std::uint32_t* r, const void* smem_row, const c
     std::memcpy(&h, all + std::size_t(provider) * k_warp_slot + 2 * e, 2);
     return std::uint32_t(h);
   };
-  for (unsigned m = 0; m < unsigned(n); ++m) {
-    std::uint32_t lo, hi;
-    if (!trans) {
-      lo = half_of(8 * m + lane / 4, 2 * (lane % 4));
-      hi = half_of(8 * m + lane / 4, 2 * (lane % 4) + 1);
-    } else {
-      lo = half_of(8 * m + 2 * (lane % 4), lane / 4);
-      hi = half_of(8 * m + 2 * (lane % 4) + 1, lane / 4);
-    }
-    r[m] = lo | hi << 16;
-  }
+  for (unsigned m = 0; m < unsigned(n); ++m) r[m] = ldmatrix_register(half_of, lane, m, trans);
   if (lane == 0 && b.count_banks) {
     std::uintptr_t rows[32];
     for (unsigned l = 0; l < 8u * unsigned(n); ++l) {
@@ -467,17 +466,7 @@ void ldmatrix_x4_grid(bool trans, std::uint32_t* r, int n_max, const void* row, 
     };
     for (unsigned l = 0; l < 32; ++l) {
       std::uint32_t* out = lanes[l].r + 4 * (std::size_t(i) * unsigned(n_max) + unsigned(j));
-      for (unsigned m = 0; m < 4; ++m) {
-        std::uint32_t lo, hi;
-        if (!trans) {
-          lo = half_of(8 * m + l / 4, 2 * (l % 4));
-          hi = half_of(8 * m + l / 4, 2 * (l % 4) + 1);
-        } else {
-          lo = half_of(8 * m + 2 * (l % 4), l / 4);
-          hi = half_of(8 * m + 2 * (l % 4) + 1, l / 4);
-        }
-        out[m] = lo | hi << 16;
-      }
+      for (unsigned m = 0; m < 4; ++m) out[m] = ldmatrix_register(half_of, l, m, trans);
     }
     if (b.count_banks) {
       std::uintptr_t addr[32];
